@@ -1,0 +1,313 @@
+"""The page: components, their layout and the event wiring, all in `build_demo()`.
+
+Handlers live in `handlers.py` (plain functions, tested without a browser); here each event
+only unpacks Gradio's inputs, calls one handler under the tab's lock, and maps the returned
+view dict onto components. Errors become Gradio messages, never tracebacks.
+"""
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import gradio as gr
+import torch
+
+from ..models import MODELS
+from ..video_io import VideoError
+from . import handlers as h
+from . import render
+from .config import AppConfig
+from .samples import ASSETS_DIR, SYNTHETIC, sample_names
+from .state import AppSession, ModelCache, ModelChoice, close_session
+
+INTRO = """# LIT: Live Interactive Training for video segmentation
+Click on the object, **propagate**, and fix the frames where tracking goes wrong. Each
+**correction trains a small LoRA adapter right away**; on later frames the adapter **suggests**
+a mask (white outline) that you can **accept** with one click. The timeline shows where you had to
+step in: with LIT, the red marks should thin out as the video goes on."""
+
+PLOT_HELP = {
+    "training": "**Training curve**: loss and IoU per optimisation step, one line per correction. "
+                "The IoU rising to ~1 means the adapter reproduces your correction.",
+    "improvement": "**Improvement**: how well the LoRA's suggestion matched each correction *before* "
+                   "training on it. Rising values mean the adapter anticipates your fixes: points above the "
+                   "dashed lines would have been good enough to accept.",
+    "cumulative": "**Cumulative corrections** against the frame index: a flatter line later in the video means "
+                  "fewer fixes were needed. After **Simulate**, the simulated SAM2-alone and LIT runs are drawn too.",
+    "simulation": "**Simulate** plays a user who clicks from the ground truth until each frame reaches IoU "
+                  "{tau}: once with SAM2 alone, once with LIT. Red = corrected, green = suggestion accepted, "
+                  "blue = already fine.",
+}
+TOOL_CHOICES = [("➕ positive point", "positive"), ("➖ negative point", "negative"), ("▭ box (two clicks)", "box")]
+KEYBOARD_JS = """
+<script>
+document.addEventListener('keydown', (e) => {
+  const t = e.target; if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable)) return;
+  const press = (id) => { const b = document.getElementById(id); if (b) { b.click(); e.preventDefault(); } };
+  if (e.key === 'ArrowRight' || e.key === '.') press('lit-next');
+  else if (e.key === 'ArrowLeft' || e.key === ',') press('lit-prev');
+  else if (e.key === 'z' && (e.ctrlKey || e.metaKey)) press('lit-undo');
+  else if (e.key === 'Enter' && e.shiftKey) press('lit-correct');
+});
+</script>"""
+USER_ERRORS = (h.UserError, VideoError, ValueError, KeyError, IndexError, RuntimeError, FileNotFoundError)
+
+
+def available_devices() -> list[str]:
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices.insert(0, "cuda")
+    if torch.backends.mps.is_available():
+        devices.insert(0, "mps")
+    return devices
+
+
+def launch_options(cfg: AppConfig) -> dict:
+    """Keyword arguments for `demo.launch` that belong to the app (limits, styling)."""
+    return dict(max_file_size=f"{int(cfg.max_upload_mb)}mb", head=KEYBOARD_JS, ssr_mode=False,
+                css="#lit-timeline img {image-rendering: pixelated; cursor: pointer}")
+
+
+def build_demo(cfg: Optional[AppConfig] = None, assets_dir: Optional[Path] = ASSETS_DIR) -> gr.Blocks:
+    """The whole app. Call `.queue(...).launch(**launch_options(cfg))` on the result."""
+    cfg = cfg or AppConfig.from_env()
+    models = ModelCache()  # shared by all tabs: models are read-only, sessions are not
+    root = Path(tempfile.mkdtemp(prefix="litdemo-app-"))  # every tab's folder lives inside
+    atexit.register(shutil.rmtree, root, True)  # a last sweep when the server stops
+    heavy = dict(concurrency_limit=cfg.concurrency_limit, concurrency_id="model")
+
+    with gr.Blocks(title="LIT: live interactive training", delete_cache=(1800, 3600)) as demo:
+        state = gr.State(functools.partial(AppSession, root), time_to_live=cfg.session_ttl_s,
+                         delete_callback=close_session)
+        gr.Markdown(INTRO)
+        with gr.Tab("Video (SAM2)"):
+            c = _video_tab(cfg, assets_dir)
+        with gr.Tab("Images (CLIP)"):
+            _clip_tab_or_note(cfg)
+        _wire(c, state, cfg, models, assets_dir, heavy)
+    return demo
+
+
+def _video_tab(cfg: AppConfig, assets_dir: Optional[Path]) -> dict[str, Any]:
+    c: dict[str, Any] = {}
+    untrained = not cfg.pretrained
+    with gr.Row():
+        with gr.Column(scale=3, min_width=360):
+            c["image"] = gr.Image(label="Frame: click to add points (or two corners of a box)", type="numpy",
+                                  interactive=False, elem_id="lit-frame", buttons=["fullscreen"], height=420)
+            c["frame_info"] = gr.Markdown("Load a video to start.", elem_id="lit-frame-info")
+            with gr.Row():
+                c["prev"] = gr.Button("◀ prev", elem_id="lit-prev", size="sm", min_width=60)
+                c["play"] = gr.Button("▶ play", elem_id="lit-play", size="sm", min_width=60)
+                c["next"] = gr.Button("next ▶", elem_id="lit-next", size="sm", min_width=60)
+            c["frame"] = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="lit-slider")
+            c["timeline"] = gr.Image(label="Timeline: what each frame needed (click a frame to jump to it)",
+                                     type="numpy", interactive=False, elem_id="lit-timeline", height=70,
+                                     show_label=True, buttons=[])
+            gr.HTML(render.timeline_legend_html())
+            c["suggestion_info"] = gr.Markdown("", elem_id="lit-suggestion-info")
+        with gr.Column(scale=2, min_width=300):
+            with gr.Accordion("1 · Video", open=True):
+                c["sample"] = gr.Dropdown(sample_names(assets_dir), value=SYNTHETIC, label="Sample video")
+                c["load_sample"] = gr.Button("Load sample", variant="primary", elem_id="lit-load-sample")
+                c["upload"] = gr.File(label=f"…or upload mp4 / webm / mov, or a zip of frames "
+                                            f"(≤ {cfg.max_upload_mb:g} MB, ≤ {cfg.max_frames} frames)",
+                                      file_types=[".mp4", ".webm", ".mov", ".zip"], elem_id="lit-upload")
+                with gr.Row():
+                    c["stride"] = gr.Slider(1, 10, value=1, step=1, label="keep every n-th frame")
+                    c["truncate"] = gr.Checkbox(label=f"cut after {cfg.max_frames} frames", value=False)
+                c["load_upload"] = gr.Button("Load upload", elem_id="lit-load-upload")
+            with gr.Accordion("2 · Model", open=False):
+                c["model"] = gr.Dropdown(list(MODELS), value=cfg.default_model, label="SAM2.1 size")
+                c["device"] = gr.Dropdown(available_devices(), value=available_devices()[0], label="Device")
+                c["untrained"] = gr.Checkbox(label="Untrained model (offline tour: random weights)", value=untrained)
+                c["mode"] = gr.Radio(h.mode_choices(untrained), value=h.default_mode(untrained), label="Mode")
+                c["restart"] = gr.Button("Apply to this video (restarts it)")
+            with gr.Accordion("3 · Click", open=True):
+                c["tool"] = gr.Radio(TOOL_CHOICES, value="positive", label="Click adds", elem_id="lit-tool")
+                c["objects"] = gr.Radio([("object 1", 1)], value=1, label="Object", elem_id="lit-objects")
+                c["object_legend"] = gr.HTML(render.object_legend_html([1], 1))
+                with gr.Row():
+                    c["add_object"] = gr.Button("+ object", size="sm", min_width=60)
+                    c["remove_object"] = gr.Button("− object", size="sm", min_width=60)
+                    c["undo"] = gr.Button("↶ undo click", size="sm", elem_id="lit-undo", min_width=60)
+                    c["clear"] = gr.Button("clear frame", size="sm", min_width=60)
+            with gr.Accordion("4 · Track and learn", open=True):
+                with gr.Row():
+                    c["propagate"] = gr.Button("Propagate", variant="primary", elem_id="lit-propagate")
+                    c["propagate_here"] = gr.Button("…from this frame", elem_id="lit-propagate-here")
+                    c["stop"] = gr.Button("Stop", variant="stop", elem_id="lit-stop")
+                with gr.Row():
+                    c["correct"] = gr.Button("Correct → train → continue", variant="primary",
+                                             elem_id="lit-correct")
+                    c["accept"] = gr.Button("Accept suggestion", elem_id="lit-accept")
+            c["status"] = gr.Markdown(h.status_markdown(AppSession(Path("."))), elem_id="lit-status")
+    with gr.Row():
+        with gr.Column(min_width=300):
+            gr.Markdown(PLOT_HELP["training"])
+            c["training_plot"] = gr.Plot(label="LoRA training", elem_id="lit-training-plot")
+        with gr.Column(min_width=300):
+            gr.Markdown(PLOT_HELP["improvement"])
+            c["improvement_plot"] = gr.Plot(label="LoRA improvement", elem_id="lit-improvement-plot")
+    with gr.Row():
+        with gr.Column(min_width=300):
+            gr.Markdown(PLOT_HELP["cumulative"])
+            c["cumulative_plot"] = gr.Plot(label="Cumulative corrections", elem_id="lit-cumulative-plot")
+        with gr.Column(min_width=300):
+            gr.Markdown(PLOT_HELP["simulation"].format(tau=cfg.simulate_iou_threshold))
+            c["simulate"] = gr.Button("Simulate SAM2 vs LIT on this video", elem_id="lit-simulate")
+            c["simulation_info"] = gr.Markdown("", elem_id="lit-simulation-info")
+            c["simulation_plot"] = gr.Plot(label="Simulated user", elem_id="lit-simulation-plot")
+    with gr.Accordion("5 · Keep the result", open=False):
+        with gr.Row():
+            with gr.Column():
+                c["export"] = gr.Button("Export masks (PNG zip), overlay mp4, history JSON, adapter",
+                                        elem_id="lit-export")
+                c["export_files"] = gr.File(label="Exported files", file_count="multiple", interactive=False)
+            with gr.Column():
+                c["history_file"] = gr.File(label="Continue from a saved history.json", file_types=[".json"])
+                c["import"] = gr.Button("Replay history on this video", elem_id="lit-import")
+    gr.Markdown("Keys: ←/→ frame · Ctrl+Z undo · Shift+Enter correct. "
+                "Each browser tab has its own session; files you upload stay in a private temp folder that "
+                "is deleted when the session ends.")
+    c["timer"] = gr.Timer(0.4, active=False)
+    c["playing"] = gr.State(False)
+    return c
+
+
+def _clip_tab_or_note(cfg: AppConfig) -> None:
+    try:
+        from .clip_tab import build_clip_tab
+    except ImportError as err:
+        gr.Markdown(f"The CLIP part of the app is not available in this version ({err}).")
+        return
+    build_clip_tab(cfg)
+
+
+# ---------------------------------------------------------------- wiring
+def _wire(c: dict, state: gr.State, cfg: AppConfig, models: ModelCache, assets_dir, heavy: dict) -> None:
+    c["state"] = state
+    outs = [state] + [c[k] for k in h.VIEW_KEYS]
+
+    def choice(model, device, untrained, mode) -> ModelChoice:
+        return ModelChoice(name=model, device=device, mode=mode, untrained=bool(untrained))
+
+    model_inputs = [c["model"], c["device"], c["untrained"], c["mode"]]
+    run = functools.partial(_run, comps=c)
+    stream = functools.partial(_stream, comps=c)
+
+    def load_sample(app, name, *m):
+        return run(app, h.open_sample, name, choice(*m), cfg, models, assets_dir)
+
+    def load_upload(app, upload, stride, truncate, *m):
+        return run(app, h.open_upload, upload, upload or "", choice(*m), cfg, models, stride, truncate)
+
+    def restart(app, *m):
+        return run(app, h.restart, choice(*m), cfg, models)
+
+    c["load_sample"].click(load_sample, [state, c["sample"]] + model_inputs, outs, **heavy)
+    c["load_upload"].click(load_upload, [state, c["upload"], c["stride"], c["truncate"]] + model_inputs, outs,
+                           **heavy)
+    c["restart"].click(restart, [state] + model_inputs, outs, **heavy)
+    c["untrained"].input(lambda u: gr.update(choices=h.mode_choices(u), value=h.default_mode(u)),
+                         c["untrained"], c["mode"])
+
+    def on_click(app, evt: gr.SelectData):
+        return run(app, h.click, *evt.index[:2])
+
+    def on_timeline(app, evt: gr.SelectData):
+        return run(app, h.timeline_click, evt.index[0])
+
+    c["image"].select(on_click, state, outs, **heavy)
+    c["timeline"].select(on_timeline, state, outs, **heavy)
+    c["frame"].release(lambda app, f: run(app, h.goto, f), [state, c["frame"]], outs, **heavy)
+    c["prev"].click(lambda app: run(app, h.step, -1), state, outs, **heavy)
+    c["next"].click(lambda app: run(app, h.step, 1), state, outs, **heavy)
+    c["tool"].input(lambda app, t: run(app, h.set_tool, t), [state, c["tool"]], outs)
+    c["objects"].input(lambda app, o: run(app, h.select_object, o), [state, c["objects"]], outs, **heavy)
+    c["add_object"].click(lambda app: run(app, h.add_object), state, outs, **heavy)
+    c["remove_object"].click(lambda app: run(app, h.remove_object), state, outs, **heavy)
+    c["undo"].click(lambda app: run(app, h.undo), state, outs, **heavy)
+    c["clear"].click(lambda app: run(app, h.clear_frame), state, outs, **heavy)
+
+    def propagate(app, progress=gr.Progress()):
+        yield from stream(app, h.propagate, progress=_progress(progress))
+
+    def propagate_here(app, progress=gr.Progress()):
+        yield from stream(app, h.propagate, from_current=True, progress=_progress(progress))
+
+    def correct(app, progress=gr.Progress()):
+        yield from stream(app, h.correct_and_continue, progress=_progress(progress))
+
+    def simulate(app, progress=gr.Progress()):
+        return run(app, h.simulate, cfg, models, progress=_progress(progress))
+
+    def import_history(app, path, progress=gr.Progress()):
+        return run(app, h.import_history, path, progress=_progress(progress))
+
+    jobs = [c["propagate"].click(propagate, state, outs, **heavy),
+            c["propagate_here"].click(propagate_here, state, outs, **heavy),
+            c["correct"].click(correct, state, outs, **heavy)]
+    c["stop"].click(None, None, None, cancels=jobs)
+    c["accept"].click(lambda app: run(app, h.accept), state, outs, **heavy)
+    c["simulate"].click(simulate, state, outs, **heavy)
+    c["export"].click(lambda app: run(app, h.export), state, outs, **heavy)
+    c["import"].click(import_history, [state, c["history_file"]], outs, **heavy)
+
+    # play: a timer steps the frames; the button toggles it
+    def toggle(playing):
+        return {c["timer"]: gr.Timer(active=not playing), c["playing"]: not playing,
+                c["play"]: gr.Button("⏸ pause" if not playing else "▶ play")}
+
+    c["play"].click(toggle, c["playing"], [c["timer"], c["playing"], c["play"]])
+    c["timer"].tick(lambda app: run(app, h.step, 1, quiet=True), state, outs, **heavy)
+
+
+def _progress(progress: gr.Progress) -> Callable[[float, str], None]:
+    return lambda fraction, desc: progress(fraction, desc=desc)
+
+
+def _run(app: AppSession, fn: Callable, *args, comps: dict, quiet: bool = False, **kwargs) -> dict:
+    """Call one handler under the tab's lock; map its view onto components; errors -> messages."""
+    if quiet and app.lit is None:  # e.g. the play timer before any video: nothing to say
+        return {}
+    with app.lock:
+        try:
+            view = fn(app, *args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - every failure becomes a message, never a traceback
+            raise _message(err) from err
+    return _updates(app, view, comps)
+
+
+def _stream(app: AppSession, fn: Callable, *args, comps: dict, **kwargs):
+    """As `_run`, for generator handlers: the lock is held per step, so Stop and scrubbing get a turn."""
+    gen = fn(app, *args, **kwargs)
+    while True:
+        with app.lock:
+            try:
+                view = next(gen)
+            except StopIteration:
+                return
+            except Exception as err:  # noqa: BLE001
+                raise _message(err) from err
+        yield _updates(app, view, comps)
+
+
+def _updates(app: AppSession, view: dict, comps: dict) -> dict:
+    out: dict = {comps["state"]: app}  # stored back, so the state's time-to-live restarts
+    for key, value in view.items():
+        out[comps[key]] = gr.update(**value) if isinstance(value, dict) else value
+    return out
+
+
+def _message(err: Exception) -> gr.Error:
+    if isinstance(err, USER_ERRORS):
+        text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        return gr.Error(str(text), title="Cannot do that", print_exception=False)
+    return gr.Error(f"Unexpected {type(err).__name__}: {err}. The session is still usable; "
+                    f"if it misbehaves, load the video again.",
+                    title="Something went wrong")

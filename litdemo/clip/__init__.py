@@ -1,0 +1,30 @@
+"""LIT for CLIP: a zero-shot classifier that learns from each label correction (LoRA via peft).
+
+    from litdemo.clip import ClipLitSession, ClipLitConfig
+    session = ClipLitSession.create(class_names, model="vit-b-32")   # or "tiny-untrained" offline
+    pred = session.predict(image, "img-1"); session.correct("img-1", "true class")
+
+Files, one concept each: config (settings), models (registry + build), classifier (zero-shot),
+adapter (peft LoRA placement, save/load), training (the per-correction loop), session (the
+public API), history (events, JSON), datasets + synthetic (image sources), bench (simulated
+user), plots (pictures), cli (`litdemo clip-bench`). See docs/clip.md.
+"""
+from .bench import ClipBenchResult, run_clip_benchmark
+from .classifier import ZeroShotClassifier
+from .config import MODES, ClipLitConfig
+from .datasets import ClipDataset, load_dataset, make_stream
+from .errors import (ClassListError, DatasetLayoutError, UnknownImageError, UnknownLabelError,
+                     UnreadableImageError, WeightsUnavailableError)
+from .history import ClipCorrection, ClipHistory, ClipPrediction
+from .models import MODELS, build_classifier, build_clip, list_models
+from .session import ClipLitSession, ClipPlotData
+from .synthetic import SyntheticFineGrained, near_duplicate
+from .training import TrainingCurve
+
+__all__ = [
+    "ClipBenchResult", "run_clip_benchmark", "ZeroShotClassifier", "MODES", "ClipLitConfig", "ClipDataset",
+    "load_dataset", "make_stream", "ClassListError", "DatasetLayoutError", "UnknownImageError",
+    "UnknownLabelError", "UnreadableImageError", "WeightsUnavailableError", "ClipCorrection", "ClipHistory",
+    "ClipPrediction", "MODELS", "build_classifier", "build_clip", "list_models", "ClipLitSession",
+    "ClipPlotData", "SyntheticFineGrained", "near_duplicate", "TrainingCurve",
+]

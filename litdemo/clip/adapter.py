@@ -1,0 +1,142 @@
+"""LIT-LoRA on CLIP's attention: which weights get LoRA, injecting it once, saving it peft's way.
+
+Placement. CLIP-LoRA (https://github.com/MaxZanella/CLIP-LoRA) puts rank-2 LoRA on q, k, v of
+both towers. open_clip's ViT blocks use torch's nn.MultiheadAttention, whose q/k/v live in one
+packed (3*width, width) parameter `in_proj_weight`; there is no q/k/v nn.Linear to wrap. peft
+offers two ways in:
+  * target_modules=["attn"]: peft's lora.MultiheadAttention. It always adapts in_proj AND
+    out_proj, and it works by merging W + BA into the weight before every forward and
+    subtracting it after, so the stored base weights drift by float rounding (not bit-identical).
+  * target_parameters=[".../attn.in_proj_weight"]: peft's lora.ParamWrapper (a
+    torch parametrization, W + BA computed on access). The base tensor is never written, and we
+    choose the projections: in_proj (q/k/v packed, with one A shared by q, k and v) and/or
+    out_proj.
+We use the second. Default: in_proj of every image-encoder block (config.lora_* fields).
+peft docs: https://huggingface.co/docs/peft/developer_guides/lora#targeting-nn-parameter-directly
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Union
+
+import torch
+from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model, set_peft_model_state_dict
+from peft.tuners.tuners_utils import BaseTunerLayer
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .config import ClipLitConfig
+
+ADAPTER_NAME = "default"
+CONFIG_FILE = "adapter_config.json"        # peft's file names, so PeftModel tooling can read them
+WEIGHTS_FILE = "adapter_model.safetensors"
+_TOWER_PREFIX = {"vision": "visual.transformer.", "text": "transformer."}
+_PROJECTION_SUFFIX = {"in_proj": "in_proj_weight", "out_proj": "out_proj.weight"}
+
+
+def lora_target_parameters(model: nn.Module, cfg: ClipLitConfig) -> list[str]:
+    """Full names of the attention weights that get LoRA, e.g.
+    'visual.transformer.resblocks.0.attn.in_proj_weight'."""
+    names = []
+    for tower in cfg.lora_encoders:
+        prefix = _TOWER_PREFIX[tower]
+        found = [n for n, m in model.named_modules()
+                 if n.startswith(prefix) and isinstance(m, nn.MultiheadAttention)]
+        if not found:
+            raise ValueError(f"no nn.MultiheadAttention under '{prefix}' in this {type(model).__name__}: the "
+                             f"{tower} tower is not an open_clip transformer (timm/HF towers are not supported). "
+                             "Use a ViT-* model from litdemo.clip.models.list_models().")
+        names += [f"{n}.{_PROJECTION_SUFFIX[p]}" for n in found for p in cfg.lora_projections]
+    return names
+
+
+def lora_config(model: nn.Module, cfg: ClipLitConfig) -> LoraConfig:
+    return LoraConfig(
+        r=cfg.lora_rank,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=[],                                   # nothing by module name ...
+        target_parameters=lora_target_parameters(model, cfg),  # ... only these weights
+        bias="none",
+    )
+
+
+def has_lora(model: nn.Module) -> bool:
+    return any(isinstance(m, BaseTunerLayer) for m in model.modules())
+
+
+def lora_parameters(model: nn.Module) -> list[nn.Parameter]:
+    return [p for n, p in model.named_parameters() if "lora_" in n]
+
+
+def add_lora(model: nn.Module, cfg: ClipLitConfig) -> LoraConfig:
+    """Inject LoRA in place and freeze everything else. Calling it again with the same settings
+    (a re-run notebook cell) returns the existing adapter instead of stacking a second one."""
+    wanted = lora_config(model, cfg)
+    if has_lora(model):
+        existing = model.peft_config[ADAPTER_NAME]
+        same = (existing.r, existing.lora_alpha, sorted(existing.target_parameters)) == \
+               (wanted.r, wanted.lora_alpha, sorted(wanted.target_parameters))
+        if not same:
+            raise ValueError("this model already carries a different LoRA adapter; build a fresh classifier "
+                             "(build_classifier) instead of injecting a second one.")
+        return existing
+    inject_adapter_in_model(wanted, model, adapter_name=ADAPTER_NAME)
+    for name, p in model.named_parameters():
+        p.requires_grad_("lora_" in name)
+    return wanted
+
+
+def base_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's own weights under their original names, without LoRA tensors (peft renames a
+    wrapped module's weights to '<module>.base_layer.<name>')."""
+    return {k.replace("base_layer.", ""): v for k, v in model.state_dict().items() if "lora_" not in k}
+
+
+def save_adapter(model: nn.Module, directory: Union[str, os.PathLike]) -> Path:
+    """Write adapter_config.json + adapter_model.safetensors (peft's layout) to `directory`,
+    via a temporary folder renamed into place so a crash never leaves half an adapter."""
+    if not has_lora(model):
+        raise ValueError("the model has no LoRA adapter to save; use mode 'lit-lora' (add_lora) first.")
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        model.peft_config[ADAPTER_NAME].save_pretrained(str(tmp))
+        weights = {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()}
+        save_file(weights, str(tmp / WEIGHTS_FILE))
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(tmp, directory)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return directory
+
+
+def load_adapter(model: nn.Module, directory: Union[str, os.PathLike]) -> LoraConfig:
+    """Load a saved adapter into `model` (injecting LoRA first if it has none)."""
+    directory = Path(directory)
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (directory / name).is_file():
+            raise FileNotFoundError(f"adapter folder {str(directory)!r} lacks {name}; save one with "
+                                    "ClipLitSession.save_adapter(path) or adapter.save_adapter(model, path).")
+    saved = LoraConfig.from_pretrained(str(directory))
+    if has_lora(model):
+        existing = model.peft_config[ADAPTER_NAME]
+        if sorted(existing.target_parameters) != sorted(saved.target_parameters) or existing.r != saved.r:
+            raise ValueError(f"adapter in {str(directory)!r} targets other weights or rank than the model's LoRA; "
+                             "load it into a fresh classifier.")
+    else:
+        inject_adapter_in_model(saved, model, adapter_name=ADAPTER_NAME)
+        for name, p in model.named_parameters():
+            p.requires_grad_("lora_" in name)
+    result = set_peft_model_state_dict(model, load_file(str(directory / WEIGHTS_FILE)), adapter_name=ADAPTER_NAME)
+    missing = [k for k in result.missing_keys if "lora_" in k]
+    if result.unexpected_keys or missing:
+        raise ValueError(f"adapter in {str(directory)!r} does not fit this model (unexpected "
+                         f"{result.unexpected_keys[:3]}, missing {missing[:3]}); was it saved from another "
+                         "architecture?")
+    return saved

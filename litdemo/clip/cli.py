@@ -1,0 +1,86 @@
+"""`litdemo clip-bench`: the CLIP LIT benchmark from the command line.
+
+    litdemo clip-bench --dataset synthetic --modes zero-shot lit-ft --seeds 0 1 2 --out runs/clip
+    litdemo clip-bench --dataset cub --root data/CUB_200_2011 --model vit-b-16 --stream-length 40
+
+The lead's CLI calls `register_cli(subparsers)`; `python -m litdemo.clip.cli ...` works alone.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from .config import MODES, ClipLitConfig
+from .datasets import DATASETS
+from .models import MODELS
+
+
+def register_cli(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("clip-bench", help="simulated-user benchmark of LIT on CLIP (baseline vs LIT)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="synthetic", choices=DATASETS, help="dataset layout (default: synthetic)")
+    p.add_argument("--root", help="dataset folder (not needed for synthetic)")
+    p.add_argument("--split", default="test", choices=("train", "test", "all"))
+    p.add_argument("--model", default="tiny-untrained", choices=list(MODELS),
+                   help="registry model; *-untrained ones have random weights (default: tiny-untrained)")
+    p.add_argument("--weights", dest="weights_path", help="local open_clip checkpoint file for --model")
+    p.add_argument("--cache-dir", help="open_clip / Hugging Face cache folder holding the weights")
+    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--modes", nargs="+", default=["zero-shot", "lit-lora"], choices=MODES)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--stream-length", type=int, default=60)
+    p.add_argument("--eval-size", type=int, default=100, help="held-out images for the before/after confusion")
+    p.add_argument("--num-classes", type=int, default=8, help="synthetic only")
+    p.add_argument("--images-per-class", type=int, default=20, help="synthetic only")
+    defaults = ClipLitConfig()
+    p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--max-steps", type=int, default=defaults.max_steps)
+    p.add_argument("--replay-size", type=int, default=defaults.replay_size)
+    p.add_argument("--lora-rank", type=int, default=defaults.lora_rank)
+    p.add_argument("--lora-alpha", type=float, default=defaults.lora_alpha)
+    p.add_argument("--lora-encoders", nargs="+", default=list(defaults.lora_encoders), choices=("vision", "text"))
+    p.add_argument("--lora-projections", nargs="+", default=list(defaults.lora_projections),
+                   choices=("in_proj", "out_proj"))
+    p.add_argument("--template", action="append", dest="templates",
+                   help="prompt template with {} (repeatable; default: the dataset's usual one)")
+    p.add_argument("--out", help="folder for results.csv/json/md and PNG plots")
+    p.set_defaults(func=run_cli)
+    return p
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    import torch
+
+    from .bench import run_clip_benchmark
+    from .datasets import load_dataset
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    kwargs = {"num_classes": args.num_classes, "images_per_class": args.images_per_class} \
+        if args.dataset == "synthetic" else {}
+    ds = load_dataset(args.dataset, args.root, split=args.split, **kwargs)
+    config = ClipLitConfig(lr=args.lr, max_steps=args.max_steps, replay_size=args.replay_size,
+                           lora_rank=args.lora_rank, lora_alpha=args.lora_alpha,
+                           lora_encoders=tuple(args.lora_encoders), lora_projections=tuple(args.lora_projections),
+                           templates=tuple(args.templates or ds.templates))
+    result = run_clip_benchmark(ds, model=args.model, modes=args.modes, seeds=args.seeds,
+                                stream_length=args.stream_length, eval_size=args.eval_size, config=config,
+                                weights_path=args.weights_path, cache_dir=args.cache_dir, device=device,
+                                out_dir=args.out, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    if result.info["untrained"]:
+        print("NOTE: model has random weights (untrained): a mechanics check, not the paper's numbers.")
+    print(result.to_markdown())
+    if args.out:
+        print(f"wrote {args.out}/results.csv, results.json, results.md and PNG plots")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="litdemo")
+    register_cli(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""The LIT hyper-parameters in one place.
+
+Every default below is the value the LIT paper uses for LIT-LoRA on SAM2 (see the
+field comments); change them through this dataclass, never inside the training loop.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+Mode = Literal["sam2", "lit-lora", "lit-ft"]
+MODES: tuple[str, ...] = ("sam2", "lit-lora", "lit-ft")
+
+
+@dataclass
+class LitConfig:
+    # --- what learns -------------------------------------------------------------
+    # "lit-lora": the paper's method; "lit-ft": its ablation that trains the whole
+    # copied mask decoder; "sam2": plain SAM2 through the same code (the baseline).
+    mode: str = "lit-lora"
+    # LoRA rank / alpha / dropout on the decoder's two-way transformer q/k/v (paper: r4, a4, p0.1).
+    lora_rank: int = 4
+    lora_alpha: float = 4.0
+    lora_dropout: float = 0.1
+    # Module names (inside SAM2's `sam_mask_decoder`) that receive LoRA: the paper adapts only
+    # the attention input projections of the two-way transformer.
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj")
+    # Adapters per object; the paper's multi-LoRA variant keeps 3 and picks the most confident.
+    max_adapters: int = 1
+    # A correction starts a new adapter (while fewer than max_adapters exist) when no existing
+    # adapter already reaches this IoU on the corrected frame: a new appearance gets its own expert.
+    new_adapter_below_iou: float = 0.5
+
+    # --- the training loop, run once per correction -------------------------------------
+    # The first correction has nothing learned yet: larger lr, more steps (paper: 1e-4, 100).
+    lr_first: float = 1e-4
+    steps_first: int = 100
+    # Later corrections refine: smaller lr, fewer steps (paper: 5e-5, 20).
+    lr_later: float = 5e-5
+    steps_later: int = 20
+    # Earlier corrections replayed with each new one so the adapter does not forget (paper: 5).
+    replay_size: int = 5
+    # AdamW weight decay; the paper is silent, 0 keeps a 20-step update from shrinking the adapter.
+    weight_decay: float = 0.0
+    # Loss = focal_weight * sigmoid focal + dice_weight * dice (paper: 20 and 1, as SAM2's training).
+    focal_weight: float = 20.0
+    dice_weight: float = 1.0
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    # The paper is silent on SAM2's object score, yet SAM2 blanks the mask when it is <= 0. We add
+    # SAM2's own object-score BCE (its training weight is 1) so the score agrees with the corrected
+    # mask; set 0 to train the mask loss alone.
+    object_score_weight: float = 1.0
+    # Early stopping: stop once the training batch reaches this mean IoU ...
+    early_stop_iou: float = 0.98
+    # ... or when the loss has not improved for this many steps. The best step (by IoU) is kept.
+    early_stop_patience: int = 10
+
+    # --- how the session uses what it learned ------------------------------------------
+    # Use the adapted decoder directly while propagating once it has learned something
+    # (paper default: off; the adapter only *suggests*).
+    use_adapter_in_propagation: bool = False
+    # Corrections become SAM2 conditioning frames, so re-propagating never overwrites them.
+    corrections_as_conditioning: bool = True
+
+    # --- memory for the captured decoder inputs ----------------------------------------
+    # Stored in half precision on the CPU: ~8 MB per frame at 1024 px, ~0.5 MB at 256 px.
+    capture_dtype: str = "float16"
+    # Upper bound on what the capture store may hold; the oldest frames are dropped first and
+    # are recomputed from SAM2's memory if a correction lands on them later.
+    capture_budget_mb: float = 1024.0
+    # Seed for the adapter initialisation and dropout, so runs are reproducible.
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode={self.mode!r} is not known; use one of {MODES}.")
+        positive = ("lora_rank", "lora_alpha", "max_adapters", "steps_first", "steps_later",
+                    "lr_first", "lr_later", "early_stop_patience", "capture_budget_mb")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0 (got {getattr(self, name)}).")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ValueError(f"lora_dropout must be in [0, 1) (got {self.lora_dropout}).")
+        if self.replay_size < 0:
+            raise ValueError(f"replay_size must be >= 0 (got {self.replay_size}).")
+        for name in ("early_stop_iou", "new_adapter_below_iou"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1] (got {getattr(self, name)}).")
+        if self.capture_dtype not in ("float16", "bfloat16", "float32"):
+            raise ValueError("capture_dtype must be 'float16', 'bfloat16' or 'float32'.")
+        self.lora_targets = tuple(self.lora_targets)
+
+    @property
+    def learns(self) -> bool:
+        """True for the LIT modes, False for the plain SAM2 baseline."""
+        return self.mode != "sam2"
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready values (tuples become lists), as stored in a session's history."""
+        d = asdict(self)
+        d["lora_targets"] = list(self.lora_targets)
+        return d

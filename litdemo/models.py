@@ -1,0 +1,189 @@
+"""Loading SAM2.1 video models: one registry, one `load_sam2` function.
+
+    predictor = load_sam2("tiny")                          # weights from the Hugging Face hub
+    predictor = load_sam2("tiny", checkpoint="sam2.1_hiera_tiny.pt")   # a local file
+    predictor = load_sam2("tiny", pretrained=False, image_size=256)    # random init (tests, offline tours)
+
+Checkpoints are sam2's own format ({"model": state_dict}) and are read with
+`torch.load(..., weights_only=True)`, so a checkpoint file cannot run code.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+import torch
+from hydra import compose
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from .predictor import LitVideoPredictor
+
+# Where a user can drop checkpoints so nothing needs the network: $LITDEMO_CHECKPOINT_DIR/<file>.
+CHECKPOINT_DIR_ENV = "LITDEMO_CHECKPOINT_DIR"
+# A single explicit checkpoint path (wins over the directory and the hub).
+CHECKPOINT_ENV = "LITDEMO_SAM2_CHECKPOINT"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    config_file: str   # sam2's hydra config for the architecture
+    hub_repo: str      # Hugging Face repository holding the weights
+    filename: str      # checkpoint file inside that repository
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("tiny", "configs/sam2.1/sam2.1_hiera_t.yaml", "facebook/sam2.1-hiera-tiny", "sam2.1_hiera_tiny.pt"),
+        ModelSpec("small", "configs/sam2.1/sam2.1_hiera_s.yaml", "facebook/sam2.1-hiera-small", "sam2.1_hiera_small.pt"),
+        ModelSpec("base_plus", "configs/sam2.1/sam2.1_hiera_b+.yaml", "facebook/sam2.1-hiera-base-plus",
+                  "sam2.1_hiera_base_plus.pt"),
+        ModelSpec("large", "configs/sam2.1/sam2.1_hiera_l.yaml", "facebook/sam2.1-hiera-large", "sam2.1_hiera_large.pt"),
+    )
+}
+
+
+class WeightsUnavailableError(RuntimeError):
+    """The checkpoint could not be found locally nor fetched from the hub."""
+
+
+def model_spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise ValueError(f"Unknown SAM2 model {name!r}; available models: {', '.join(MODELS)}.")
+    return MODELS[name]
+
+
+def pick_device(device: Optional[Union[str, torch.device]] = None) -> torch.device:
+    """The given device, else CUDA, else Apple MPS, else CPU."""
+    if device is not None:
+        device = torch.device(device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device='cuda' was asked for but no CUDA GPU is visible; use device='cpu'.")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError("device='mps' was asked for but MPS is not available; use device='cpu'.")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def build_architecture(name: str, image_size: int = 1024, device: Union[str, torch.device] = "cpu") -> LitVideoPredictor:
+    """The SAM2.1 video model with random weights, configured as sam2's own video predictor.
+
+    The overrides are the post-processing sam2's `build_sam2_video_predictor` applies; hole
+    filling is only asked for on CUDA because its extension does not exist on CPU.
+    """
+    if image_size % 64 != 0 or image_size < 128:
+        raise ValueError(f"image_size must be a multiple of 64 and >= 128 (got {image_size}); 1024 is SAM2's own.")
+    spec = model_spec(name)
+    device = torch.device(device)
+    overrides = [
+        "++model._target_=litdemo.predictor.LitVideoPredictor",
+        f"++model.image_size={image_size}",
+        "++model.sam_mask_decoder_extra_args.dynamic_multimask_via_stability=true",
+        "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_delta=0.05",
+        "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_thresh=0.98",
+        "++model.binarize_mask_from_pts_for_mem_enc=true",
+        f"++model.fill_hole_area={8 if device.type == 'cuda' else 0}",
+    ]
+    _ensure_hydra()
+    cfg = compose(config_name=spec.config_file, overrides=overrides)
+    OmegaConf.resolve(cfg)
+    model: LitVideoPredictor = instantiate(cfg.model, _recursive_=True)
+    model.model_name = name
+    return model
+
+
+def load_sam2(
+    name: str = "tiny",
+    checkpoint: Optional[Union[str, Path]] = None,
+    device: Optional[Union[str, torch.device]] = None,
+    image_size: int = 1024,
+    pretrained: bool = True,
+) -> LitVideoPredictor:
+    """Build a SAM2.1 video predictor for LIT.
+
+    Weights come from, in order: `checkpoint`, $LITDEMO_SAM2_CHECKPOINT,
+    $LITDEMO_CHECKPOINT_DIR/<file>, the Hugging Face hub. With `pretrained=False` the model
+    keeps its random initialisation and is marked `untrained` (the UI and plots say so).
+    """
+    device = pick_device(device)
+    model = build_architecture(name, image_size=image_size, device="cpu")
+    if pretrained or checkpoint is not None:
+        path = resolve_checkpoint(name, checkpoint)
+        load_checkpoint(model, path)
+    else:
+        model.untrained = True
+    model = model.to(device).eval()
+    return model
+
+
+def resolve_checkpoint(name: str, checkpoint: Optional[Union[str, Path]] = None) -> Path:
+    """Find the checkpoint file for `name`, downloading it from the hub as a last resort."""
+    spec = model_spec(name)
+    explicit = checkpoint or os.environ.get(CHECKPOINT_ENV)
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise WeightsUnavailableError(f"SAM2 checkpoint {path} does not exist; check the path "
+                                          f"(given as checkpoint= or ${CHECKPOINT_ENV}).")
+        return path
+    folder = os.environ.get(CHECKPOINT_DIR_ENV)
+    if folder and (Path(folder).expanduser() / spec.filename).is_file():
+        return Path(folder).expanduser() / spec.filename
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(repo_id=spec.hub_repo, filename=spec.filename))
+    except Exception as err:  # no network, no such repo, auth, ...: one clear message for all
+        raise WeightsUnavailableError(
+            f"Could not get the weights of SAM2.1 '{name}' ({spec.hub_repo}/{spec.filename}): "
+            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}\n"
+            f"Download {spec.filename} on a machine with network access and either pass "
+            f"checkpoint='path/to/{spec.filename}', set {CHECKPOINT_ENV}=path/to/{spec.filename}, "
+            f"or put it in the folder named by {CHECKPOINT_DIR_ENV}. "
+            f"For an offline tour use pretrained=False (an untrained model)."
+        ) from err
+
+
+def load_checkpoint(model: torch.nn.Module, path: Union[str, Path]) -> None:
+    """Load a sam2-format checkpoint ({"model": state_dict}) strictly, with readable errors."""
+    path = Path(path)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise WeightsUnavailableError(f"{path} is not a readable PyTorch checkpoint ({err}).") from err
+    state_dict = blob.get("model") if isinstance(blob, dict) else None
+    if state_dict is None:
+        raise WeightsUnavailableError(f"{path} has no 'model' entry; SAM2 checkpoints store their weights under 'model'.")
+    missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    if missing or unexpected:
+        raise WeightsUnavailableError(
+            f"{path} does not match the '{getattr(model, 'model_name', '?')}' architecture: "
+            f"{len(missing)} missing keys (e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]}). "
+            f"Is it the checkpoint of another model size?")
+
+
+def save_checkpoint(model: torch.nn.Module, path: Union[str, Path]) -> Path:
+    """Write `model` in sam2's checkpoint format (used by tests and for fine-tuned models)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"model": model.state_dict()}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def _ensure_hydra() -> None:
+    # `import sam2` initialises hydra on its config module; another library may have cleared it.
+    if not GlobalHydra.instance().is_initialized():
+        from hydra import initialize_config_module
+
+        initialize_config_module("sam2", version_base="1.2")

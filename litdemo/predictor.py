@@ -1,0 +1,176 @@
+"""SAM2's video predictor with the three hooks LIT needs.
+
+We subclass `sam2.sam2_video_predictor.SAM2VideoPredictor` rather than patch it, and add:
+
+1. `init_state_from_frames`: start a session from frames already in memory. sam2's own
+   `init_state` only reads a JPEG folder or an mp4 path; we build the same inference-state
+   dict ourselves and hand SAM2 a lazy frame sequence (exactly what sam2's async JPEG loader
+   does), so no frames are ever written to disk.
+2. A capture hook: while tracking, every decoder call that produced a frame's output is
+   reported (memory-conditioned image embedding + high-res features) to a callback stored in
+   the inference state. A correction on that frame later trains on exactly these inputs.
+3. A decoder hook: the inference state may name another mask decoder (the LIT-adapted copy)
+   for plain tracking calls; the model itself is never modified.
+
+State lives in the inference-state dict, never on the shared model, so one loaded model can
+serve several sessions (e.g. browser tabs) one call at a time.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from sam2.sam2_video_predictor import SAM2VideoPredictor
+
+# ImageNet statistics, the normalisation SAM2 was trained with (sam2/utils/misc.py).
+IMG_MEAN = (0.485, 0.456, 0.406)
+IMG_STD = (0.229, 0.224, 0.225)
+
+# Inference-state keys added by litdemo (sam2 ignores keys it does not know).
+CAPTURE_KEY = "lit_capture"          # callable(obj_idx, frame_idx, image_embed, high_res_feats)
+DECODER_KEY = "lit_tracking_decoder"  # callable(obj_idx) -> Optional[nn.Module]
+
+
+class ResizedFrames(Sequence):
+    """Frames resized to the model's square input, kept as uint8 and normalised on access.
+
+    uint8 storage is 4x smaller than sam2's float32 frame tensor; the resize uses PIL's default
+    filter exactly like sam2's JPEG loader, so both routes give identical model inputs.
+    """
+
+    def __init__(self, frames: np.ndarray, image_size: int, device: torch.device):
+        resized = [np.asarray(Image.fromarray(f).resize((image_size, image_size))) for f in frames]
+        self._data = torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).contiguous()  # (T, 3, S, S) uint8
+        self._data = self._data.to(device)
+        self._mean = torch.tensor(IMG_MEAN, device=device)[:, None, None]
+        self._std = torch.tensor(IMG_STD, device=device)[:, None, None]
+
+    def __len__(self) -> int:
+        return self._data.shape[0]
+
+    def __getitem__(self, idx: int) -> torch.Tensor:
+        img = self._data[idx].float() / 255.0  # (3, S, S) in [0, 1]
+        return (img - self._mean) / self._std
+
+
+class LitVideoPredictor(SAM2VideoPredictor):
+    """SAM2VideoPredictor + in-memory frames + decoder-input capture + decoder override."""
+
+    def __init__(self, add_all_frames_to_correct_as_cond: bool = True, **kwargs):
+        # Corrections become conditioning frames: re-propagating from a corrected frame then
+        # keeps the correction instead of recomputing (and overwriting) it.
+        super().__init__(add_all_frames_to_correct_as_cond=add_all_frames_to_correct_as_cond, **kwargs)
+        self.model_name = "custom"   # set by litdemo.models.load_sam2
+        self.untrained = False       # True when built without weights (random init)
+        # (inference_state, obj_idx) of the single-frame inference that is running right now
+        self._running: Optional[tuple[dict, int]] = None
+
+    # ------------------------------------------------------------------ state from frames
+    @torch.inference_mode()
+    def init_state_from_frames(
+        self,
+        frames: np.ndarray,
+        offload_video_to_cpu: bool = False,
+        offload_state_to_cpu: bool = False,
+    ) -> dict:
+        """Like `init_state`, but from an in-memory (T, H, W, 3) uint8 RGB array."""
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"frames must be a (T, H, W, 3) uint8 array, got {frames.shape} {frames.dtype}.")
+        device = self.device
+        storage = torch.device("cpu") if offload_video_to_cpu else device
+        state: dict = {
+            "images": ResizedFrames(frames, self.image_size, storage),
+            "num_frames": int(frames.shape[0]),
+            "offload_video_to_cpu": offload_video_to_cpu,
+            "offload_state_to_cpu": offload_state_to_cpu,
+            "video_height": int(frames.shape[1]),
+            "video_width": int(frames.shape[2]),
+            "device": device,
+            "storage_device": torch.device("cpu") if offload_state_to_cpu else device,
+            # the remaining keys are the ones sam2's init_state creates (sam2 1.1.0)
+            "point_inputs_per_obj": {},
+            "mask_inputs_per_obj": {},
+            "cached_features": {},
+            "constants": {},
+            "obj_id_to_idx": OrderedDict(),
+            "obj_idx_to_id": OrderedDict(),
+            "obj_ids": [],
+            "output_dict_per_obj": {},
+            "temp_output_dict_per_obj": {},
+            "frames_tracked_per_obj": {},
+        }
+        self._get_image_feature(state, frame_idx=0, batch_size=1)  # warm up, as sam2 does
+        return state
+
+    # ------------------------------------------------------------------ hooks
+    def _run_single_frame_inference(self, **kwargs):
+        # Remember which object this call is for: `_track_step` below only sees its output dict.
+        state, output_dict = kwargs["inference_state"], kwargs["output_dict"]
+        obj_idx = next(i for i, d in state["output_dict_per_obj"].items() if d is output_dict)
+        self._running = (state, obj_idx)
+        try:
+            return super()._run_single_frame_inference(**kwargs)
+        finally:
+            self._running = None
+
+    def _track_step(self, frame_idx, is_init_cond_frame, current_vision_feats, current_vision_pos_embeds,
+                    feat_sizes, point_inputs, mask_inputs, *args, **kwargs):
+        # Plain tracking = no clicks and no mask on this frame: the only calls LIT cares about.
+        tracking = self._running is not None and point_inputs is None and mask_inputs is None
+        decoder = None
+        if tracking and not is_init_cond_frame:
+            state, obj_idx = self._running
+            pick = state.get(DECODER_KEY)
+            decoder = pick(obj_idx) if pick is not None else None
+        with self._using_decoder(decoder):
+            current_out, sam_outputs, high_res_features, pix_feat = super()._track_step(
+                frame_idx, is_init_cond_frame, current_vision_feats, current_vision_pos_embeds,
+                feat_sizes, point_inputs, mask_inputs, *args, **kwargs)
+        if tracking:
+            state, obj_idx = self._running
+            sink: Optional[Callable] = state.get(CAPTURE_KEY)
+            if sink is not None:
+                # pix_feat: (1, 256, S/16, S/16); high_res_features: [(1, 32, S/4, S/4), (1, 64, S/8, S/8)]
+                sink(obj_idx, frame_idx, pix_feat, high_res_features)
+        return current_out, sam_outputs, high_res_features, pix_feat
+
+    @contextmanager
+    def _using_decoder(self, decoder: Optional[torch.nn.Module]):
+        """Run one tracking call with another mask decoder, then put SAM2's own back."""
+        if decoder is None:
+            yield
+            return
+        own = self.sam_mask_decoder
+        self.sam_mask_decoder = decoder
+        try:
+            yield
+        finally:
+            self.sam_mask_decoder = own
+
+    # ------------------------------------------------------------------ helpers for LIT
+    @torch.inference_mode()
+    def recompute_decoder_inputs(self, state: dict, frame_idx: int, obj_id: int) -> None:
+        """Re-run tracking on one frame (nothing stored) so the capture hook sees its inputs.
+
+        Used when a correction lands on a frame whose captured inputs were dropped to save memory.
+        """
+        obj_idx = state["obj_id_to_idx"][obj_id]
+        self._run_single_frame_inference(
+            inference_state=state,
+            output_dict=state["output_dict_per_obj"][obj_idx],
+            frame_idx=frame_idx,
+            batch_size=1,
+            is_init_cond_frame=False,
+            point_inputs=None,
+            mask_inputs=None,
+            reverse=False,
+            run_mem_encoder=False,
+        )
+
+    def tracking_uses_multimask(self) -> bool:
+        """Whether SAM2 asks its decoder for 3 masks on a tracked frame (it keeps the best)."""
+        return self._use_multimask(is_init_cond_frame=False, point_inputs=None)

@@ -1,0 +1,414 @@
+"""A LIT session over one video: prompt, propagate, correct, suggest, accept, export.
+
+    session = LitSession(load_sam2("tiny"), load_video("bear.mp4"), LitConfig(mode="lit-lora"))
+    session.prompt(0, obj_id=1, points=[[320, 240]], labels=[1])
+    for frame_idx, masks in session.propagate():
+        ...                                    # masks: {obj_id: (H, W) bool}
+    session.correct(17, obj_id=1, mask=fixed)  # SAM2 takes it into memory, the adapter learns from it
+    session.suggest(18, obj_id=1)              # the adapter's mask for a later frame
+    session.accept(18, obj_id=1)               # ...taken as is: an accepted suggestion, not a correction
+    session.export("out/")                     # PNG masks, overlay.mp4, history.json, adapters
+
+SAM2 does the tracking exactly as usual; LIT adds a capture of the decoder inputs of every
+tracked frame (`CaptureStore`) and one `ObjectLearner` per object that trains on corrections.
+With mode "sam2" nothing learns and the same code is the baseline.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Optional, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import LitConfig
+from .decoder import CaptureStore, EmptyPrompt, to_video_mask
+from .history import Event, History, encode_mask
+from .learner import ObjectLearner
+from .metrics import iou
+from .predictor import CAPTURE_KEY, DECODER_KEY, LitVideoPredictor
+from .training import TrainingSample
+from .video_io import Video, load_video
+
+
+@dataclass
+class PendingCorrection:
+    """Clicks given on an already tracked frame, not yet committed with `correct`."""
+    tracked_mask: np.ndarray                    # what tracking showed before the first click
+    clicks: list = field(default_factory=list)  # [[x, y, label], ...]
+
+
+class LitSession:
+    def __init__(self, predictor: LitVideoPredictor, video: Union[Video, np.ndarray, str, Path],
+                 config: Optional[LitConfig] = None, *, offload_video_to_cpu: bool = False,
+                 offload_state_to_cpu: bool = False):
+        self.predictor = predictor
+        self.video = video if isinstance(video, Video) else load_video(video)
+        self.config = config or LitConfig()
+        self.state = predictor.init_state_from_frames(self.video.frames, offload_video_to_cpu=offload_video_to_cpu,
+                                                      offload_state_to_cpu=offload_state_to_cpu)
+        # decoder inputs of each tracked (object, frame), captured by the predictor's hook
+        self.captures = CaptureStore(self.config.capture_budget_mb, self.config.capture_dtype)
+        self.state[CAPTURE_KEY] = self._on_capture
+        if self.config.use_adapter_in_propagation:
+            self.state[DECODER_KEY] = self._tracking_decoder
+        self._prompt = EmptyPrompt(predictor) if self.config.learns else None
+        self.learners: dict[int, ObjectLearner] = {}       # obj_id -> its adapters and corrections
+        self.masks: dict[int, dict[int, np.ndarray]] = {}  # frame -> {obj_id: (H, W) bool}, latest shown
+        self.pending: dict[tuple[int, int], PendingCorrection] = {}
+        self.history = History(
+            video=dict(name=self.video.name, num_frames=self.num_frames, height=self.video.height,
+                       width=self.video.width, fps=self.video.fps),
+            model=dict(name=predictor.model_name, image_size=predictor.image_size, untrained=predictor.untrained),
+            config=self.config.to_dict())
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def num_frames(self) -> int:
+        return self.video.num_frames
+
+    @property
+    def obj_ids(self) -> list[int]:
+        return list(self.state["obj_ids"])
+
+    @property
+    def untrained(self) -> bool:
+        return self.predictor.untrained
+
+    def mask(self, frame_idx: int, obj_id: int) -> Optional[np.ndarray]:
+        """The latest mask shown for an object on a frame (None if never computed)."""
+        return self.masks.get(frame_idx, {}).get(obj_id)
+
+    def is_tracked(self, frame_idx: int, obj_id: int) -> bool:
+        obj_idx = self.state["obj_id_to_idx"].get(obj_id)
+        return obj_idx is not None and frame_idx in self.state["frames_tracked_per_obj"][obj_idx]
+
+    # ------------------------------------------------------------------ prompt
+    def prompt(self, frame_idx: int, obj_id: int, points=None, labels=None, box=None,
+               mask: Optional[np.ndarray] = None) -> np.ndarray:
+        """Start (or restart) an object on a frame with clicks, a box or a mask. Returns its mask."""
+        self._check_frame(frame_idx)
+        obj_id = self._check_obj_id(obj_id, allow_new=True)
+        if self.is_tracked(frame_idx, obj_id):
+            raise ValueError(f"Object {obj_id} is already tracked on frame {frame_idx}; fix it with "
+                             f"click()/correct() so LIT can learn from it, or clear_frame() first.")
+        start = time.perf_counter()
+        if mask is not None:
+            if points is not None or box is not None:
+                raise ValueError("Give either a mask or clicks/box, not both.")
+            shown = self._sam2_mask(frame_idx, obj_id, mask=self._check_mask(mask))
+            source = "mask"
+        else:
+            pts, lbl = self._check_clicks(points, labels, allow_empty=box is not None)
+            bx = self._check_box(box) if box is not None else None
+            shown = self._sam2_clicks(frame_idx, obj_id, pts, lbl, box=bx, clear=True)
+            source = "box" if box is not None else "clicks"
+        self.history.add(Event(kind="prompt", frame_idx=frame_idx, obj_id=obj_id, source=source,
+                               clicks=_clicks_list(points, labels), box=None if box is None else list(map(float, box)),
+                               mask=encode_mask(shown), wall_seconds=time.perf_counter() - start))
+        return shown
+
+    def click(self, frame_idx: int, obj_id: int, x: float, y: float, positive: bool = True) -> np.ndarray:
+        """One interactive click. On an untracked frame it refines the prompt; on a tracked frame it
+        starts/extends a correction that `correct()` (or the next `propagate()`) commits."""
+        self._check_frame(frame_idx)
+        obj_id = self._check_obj_id(obj_id, allow_new=True)
+        pts, lbl = self._check_clicks([[x, y]], [int(positive)])
+        key = (frame_idx, obj_id)
+        if self.is_tracked(frame_idx, obj_id) or key in self.pending:
+            if key not in self.pending:
+                self._ensure_captured(frame_idx, obj_id)  # before SAM2's state sees the correction
+                self.pending[key] = PendingCorrection(tracked_mask=self.mask(frame_idx, obj_id).copy())
+            self.pending[key].clicks.append([float(x), float(y), int(positive)])
+            return self._sam2_clicks(frame_idx, obj_id, pts, lbl, clear=len(self.pending[key].clicks) == 1)
+        # a prompt being built click by click: one prompt event per frame, updated in place
+        shown = self._sam2_clicks(frame_idx, obj_id, pts, lbl, clear=False)
+        event = self._last_prompt_event(frame_idx, obj_id)
+        if event is None:
+            event = self.history.add(Event(kind="prompt", frame_idx=frame_idx, obj_id=obj_id, source="clicks"))
+        event.clicks.append([float(x), float(y), int(positive)])
+        event.mask = encode_mask(shown)
+        return shown
+
+    def undo_click(self, frame_idx: int, obj_id: int) -> Optional[np.ndarray]:
+        """Remove the last click on a frame; returns the mask shown afterwards."""
+        key = (frame_idx, obj_id)
+        if key in self.pending:
+            pending = self.pending[key]
+            pending.clicks.pop()
+            if not pending.clicks:
+                del self.pending[key]
+                self._sam2_clear(frame_idx, obj_id)
+                self.masks.setdefault(frame_idx, {})[obj_id] = pending.tracked_mask
+                return pending.tracked_mask
+            return self._sam2_clicks(frame_idx, obj_id, *_split(pending.clicks), clear=True)
+        event = self._last_prompt_event(frame_idx, obj_id)
+        if event is None or not event.clicks:
+            raise ValueError(f"There is no click to undo on frame {frame_idx} for object {obj_id}.")
+        event.clicks.pop()
+        if not event.clicks:
+            self.history.events.remove(event)
+            self._sam2_clear(frame_idx, obj_id)
+            self.masks.get(frame_idx, {}).pop(obj_id, None)
+            return None
+        shown = self._sam2_clicks(frame_idx, obj_id, *_split(event.clicks), clear=True)
+        event.mask = encode_mask(shown)
+        return shown
+
+    # ------------------------------------------------------------------ propagate
+    def propagate(self, start_frame: Optional[int] = None, reverse: bool = False,
+                  max_frames: Optional[int] = None) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
+        """Track all objects frame by frame; yields (frame_idx, {obj_id: (H, W) bool}).
+
+        Clicks still pending on a frame are committed as corrections first, so LIT learns from them.
+        Stopping the loop early is fine: frames already tracked keep their results.
+        """
+        if not self.obj_ids:
+            raise RuntimeError("No object yet: prompt an object (click, box or mask) before propagating.")
+        if start_frame is not None:
+            self._check_frame(start_frame)
+        for frame_idx, obj_id in list(self.pending):
+            self.correct(frame_idx, obj_id)
+        for frame_idx, obj_ids, logits in self.predictor.propagate_in_video(
+                self.state, start_frame_idx=start_frame, max_frame_num_to_track=max_frames, reverse=reverse):
+            masks = {oid: (logits[i, 0] > 0).cpu().numpy() for i, oid in enumerate(obj_ids)}
+            self.masks.setdefault(frame_idx, {}).update(masks)
+            yield frame_idx, masks
+
+    def propagate_all(self, **kwargs) -> dict[int, dict[int, np.ndarray]]:
+        """Run `propagate` to the end and return every frame's masks."""
+        return {f: m for f, m in self.propagate(**kwargs)}
+
+    # ------------------------------------------------------------------ correct
+    def correct(self, frame_idx: int, obj_id: int, mask: Optional[np.ndarray] = None,
+                points=None, labels=None) -> Event:
+        """Fix an object on a tracked frame and let LIT learn from it.
+
+        Give a mask, or clicks (resolved to a mask by SAM2), or nothing to commit the clicks made
+        with `click()`. A mask given after clicks counts as a mask fall-back (clicks not enough).
+        """
+        self._check_frame(frame_idx)
+        obj_id = self._check_obj_id(obj_id)
+        key = (frame_idx, obj_id)
+        if key not in self.pending and not self.is_tracked(frame_idx, obj_id):
+            raise ValueError(f"Frame {frame_idx} has not been tracked for object {obj_id} yet: propagate first "
+                             f"(or use prompt() to start the object there).")
+        if mask is not None:
+            mask = self._check_mask(mask)
+        if points is not None:
+            pts, lbl = self._check_clicks(points, labels)
+        if mask is None and points is None and key not in self.pending:
+            raise ValueError("Nothing to correct with: give a mask or clicks, or click() on the frame first.")
+        start = time.perf_counter()
+        if key not in self.pending:
+            self._ensure_captured(frame_idx, obj_id)
+            self.pending[key] = PendingCorrection(tracked_mask=self.mask(frame_idx, obj_id).copy())
+        pending = self.pending.pop(key)
+        if points is not None:
+            for (x, y), l in zip(pts, lbl):
+                pending.clicks.append([float(x), float(y), int(l)])
+            final = self._sam2_clicks(frame_idx, obj_id, *_split(pending.clicks), clear=True)
+        if mask is not None:
+            final = self._sam2_mask(frame_idx, obj_id, mask=mask)
+        elif points is None:
+            final = self.mask(frame_idx, obj_id)
+        event = Event(kind="correction", frame_idx=frame_idx, obj_id=obj_id,
+                      source="mask" if mask is not None else "clicks", clicks=pending.clicks,
+                      mask_fallback=mask is not None and bool(pending.clicks), mask=encode_mask(final),
+                      iou_before=iou(pending.tracked_mask, final))
+        self._learn(event, final)
+        event.wall_seconds = time.perf_counter() - start
+        return self.history.add(event)
+
+    # ------------------------------------------------------------------ suggest / accept
+    def suggest(self, frame_idx: int, obj_id: int) -> Optional[np.ndarray]:
+        """The adapter's mask for a tracked frame, or None when nothing has been learned yet."""
+        self._check_frame(frame_idx)
+        obj_id = self._check_obj_id(obj_id)
+        learner = self.learners.get(obj_id)
+        if learner is None or not learner.trained:
+            return None
+        if not self.is_tracked(frame_idx, obj_id):
+            raise ValueError(f"Frame {frame_idx} has not been tracked for object {obj_id}; propagate to it first.")
+        inputs = self._ensure_captured(frame_idx, obj_id)
+        out, _ = learner.predict(inputs)
+        return to_video_mask(out, self.video.height, self.video.width)[0].cpu().numpy()
+
+    def accept(self, frame_idx: int, obj_id: int) -> Event:
+        """Take the suggestion on a frame as is: into SAM2's memory, recorded as accepted (not a correction)."""
+        start = time.perf_counter()
+        suggestion = self.suggest(frame_idx, obj_id)
+        if suggestion is None:
+            raise ValueError(f"There is no suggestion for object {obj_id} yet: LIT suggests after the first "
+                             f"correction (and never in mode 'sam2').")
+        tracked = self.mask(frame_idx, obj_id)
+        self.pending.pop((frame_idx, obj_id), None)
+        self._sam2_mask(frame_idx, obj_id, mask=suggestion)
+        return self.history.add(Event(kind="accepted", frame_idx=frame_idx, obj_id=obj_id, source="suggestion",
+                                      mask=encode_mask(suggestion), iou_before=iou(tracked, suggestion),
+                                      wall_seconds=time.perf_counter() - start))
+
+    # ------------------------------------------------------------------ housekeeping
+    def clear_frame(self, frame_idx: int, obj_id: Optional[int] = None) -> None:
+        """Drop the clicks/mask given on a frame (for one object or all)."""
+        self._check_frame(frame_idx)
+        for oid in ([self._check_obj_id(obj_id)] if obj_id is not None else self.obj_ids):
+            self.pending.pop((frame_idx, oid), None)
+            self._sam2_clear(frame_idx, oid)
+
+    def remove_object(self, obj_id: int) -> None:
+        obj_id = self._check_obj_id(obj_id)
+        self.predictor.remove_object(self.state, obj_id)
+        self.learners.pop(obj_id, None)
+        self.captures.drop_object(obj_id)
+        for frame_masks in self.masks.values():
+            frame_masks.pop(obj_id, None)
+        self.pending = {k: v for k, v in self.pending.items() if k[1] != obj_id}
+
+    def reset(self) -> None:
+        """Forget everything about this video: prompts, tracking, adapters, history."""
+        self.predictor.reset_state(self.state)
+        self.learners.clear()
+        self.captures.clear()
+        self.masks.clear()
+        self.pending.clear()
+        self.history.events.clear()
+
+    # ------------------------------------------------------------------ export
+    def export(self, out_dir: Union[str, Path], overlay_video: bool = True, overwrite: bool = False) -> dict[str, Path]:
+        """Write masks/ (DAVIS palette PNGs), overlay.mp4, history.json and adapters/ into out_dir."""
+        from .export import export_session
+
+        return export_session(self, out_dir, overlay_video=overlay_video, overwrite=overwrite)
+
+    def save_adapters(self, folder: Union[str, Path]) -> list[Path]:
+        from .export import save_session_adapters
+
+        return save_session_adapters(self, folder)
+
+    # ------------------------------------------------------------------ internals
+    def _on_capture(self, obj_idx: int, frame_idx: int, image_embed: torch.Tensor, high_res) -> None:
+        if self.config.learns:
+            self.captures.put(self.state["obj_idx_to_id"][obj_idx], frame_idx, image_embed, high_res)
+
+    def _tracking_decoder(self, obj_idx: int):
+        learner = self.learners.get(self.state["obj_idx_to_id"][obj_idx])
+        return learner.tracking_decoder() if learner is not None else None
+
+    def _ensure_captured(self, frame_idx: int, obj_id: int):
+        if not self.config.learns:
+            return None
+        inputs = self.captures.get(obj_id, frame_idx)
+        if inputs is None:  # dropped for memory (or never tracked): recompute from SAM2's memory
+            self.predictor.recompute_decoder_inputs(self.state, frame_idx, obj_id)
+            inputs = self.captures.get(obj_id, frame_idx)
+        return inputs
+
+    def _learn(self, event: Event, final: np.ndarray) -> None:
+        if not self.config.learns:
+            return
+        inputs = self._ensure_captured(event.frame_idx, event.obj_id)
+        learner = self.learners.get(event.obj_id)
+        if learner is None:
+            learner = self.learners[event.obj_id] = ObjectLearner(self.predictor.sam_mask_decoder, self._prompt,
+                                                                  self.config)
+        before = self.suggest(event.frame_idx, event.obj_id)
+        event.suggestion_iou_before = None if before is None else iou(before, final)
+        sample = TrainingSample(event.frame_idx, inputs, self._decoder_target(final))
+        curve, adapter_idx = learner.learn(sample)
+        event.train_curve, event.adapter_idx, event.train_seconds = curve.to_dict(), adapter_idx, curve.seconds
+        event.suggestion_iou_after = iou(self.suggest(event.frame_idx, event.obj_id), final)
+
+    def _decoder_target(self, mask: np.ndarray) -> torch.Tensor:
+        """(1, 1, S/4, S/4) float {0, 1}: the mask resized the way SAM2 resizes mask prompts."""
+        size = self.predictor.image_size // 4
+        m = torch.from_numpy(mask.astype(np.float32))[None, None]
+        m = F.interpolate(m, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        return (m >= 0.5).float()
+
+    def _sam2_clicks(self, frame_idx, obj_id, points, labels, box=None, clear=True) -> np.ndarray:
+        _, obj_ids, logits = self.predictor.add_new_points_or_box(
+            self.state, frame_idx, obj_id, points=points, labels=labels, box=box, clear_old_points=clear)
+        return self._store_shown(frame_idx, obj_id, obj_ids, logits)
+
+    def _sam2_mask(self, frame_idx, obj_id, mask) -> np.ndarray:
+        _, obj_ids, logits = self.predictor.add_new_mask(self.state, frame_idx, obj_id, mask)
+        return self._store_shown(frame_idx, obj_id, obj_ids, logits)
+
+    def _sam2_clear(self, frame_idx, obj_id) -> None:
+        if obj_id in self.state["obj_id_to_idx"]:
+            self.predictor.clear_all_prompts_in_frame(self.state, frame_idx, obj_id, need_output=False)
+
+    def _store_shown(self, frame_idx, obj_id, obj_ids, logits) -> np.ndarray:
+        shown = (logits[obj_ids.index(obj_id), 0] > 0).cpu().numpy()
+        self.masks.setdefault(frame_idx, {})[obj_id] = shown
+        return shown
+
+    def _last_prompt_event(self, frame_idx, obj_id) -> Optional[Event]:
+        for e in reversed(self.history.events):
+            if e.kind == "prompt" and e.frame_idx == frame_idx and e.obj_id == obj_id:
+                return e
+        return None
+
+    # ------------------------------------------------------------------ input checks
+    def _check_frame(self, frame_idx: int) -> None:
+        if not isinstance(frame_idx, (int, np.integer)) or not 0 <= frame_idx < self.num_frames:
+            raise IndexError(f"frame index {frame_idx!r} is out of range: this video has frames 0..{self.num_frames - 1}.")
+
+    def _check_obj_id(self, obj_id, allow_new: bool = False) -> int:
+        if not isinstance(obj_id, (int, np.integer)) or isinstance(obj_id, bool):
+            raise ValueError(f"object ids are integers (got {obj_id!r}).")
+        obj_id = int(obj_id)
+        if not allow_new and obj_id not in self.state["obj_id_to_idx"]:
+            raise KeyError(f"unknown object id {obj_id}; known objects: {self.obj_ids or 'none yet (prompt one first)'}.")
+        return obj_id
+
+    def _check_mask(self, mask) -> np.ndarray:
+        mask = np.asarray(mask)
+        if mask.shape != (self.video.height, self.video.width):
+            raise ValueError(f"mask has shape {mask.shape}, but frames are {self.video.height}x{self.video.width} "
+                             f"(height x width); resize it to ({self.video.height}, {self.video.width}).")
+        return mask.astype(bool)
+
+    def _check_clicks(self, points, labels, allow_empty: bool = False):
+        if points is None or len(points) == 0:
+            if allow_empty:
+                return None, None
+            raise ValueError("give at least one click as points=[[x, y]], labels=[1 (positive) or 0 (negative)].")
+        pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
+        lbl = np.ones(len(pts), np.int32) if labels is None else np.asarray(labels, dtype=np.int32).reshape(-1)
+        if len(lbl) != len(pts):
+            raise ValueError(f"{len(pts)} points but {len(lbl)} labels; give one label per point.")
+        if not np.isin(lbl, (0, 1)).all():
+            raise ValueError(f"labels must be 1 (positive) or 0 (negative), got {lbl.tolist()}.")
+        w, h = self.video.width, self.video.height
+        outside = ~((pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h))
+        if outside.any():
+            raise ValueError(f"click {pts[outside][0].tolist()} is outside the {w}x{h} frame; x must be in [0, {w}) "
+                             f"and y in [0, {h}) (pixels, x = column).")
+        return pts, lbl
+
+    def _check_box(self, box) -> np.ndarray:
+        b = np.asarray(box, dtype=np.float32).reshape(-1)
+        if b.shape != (4,) or not (b[0] < b[2] and b[1] < b[3]):
+            raise ValueError(f"box must be [x0, y0, x1, y1] with x0 < x1 and y0 < y1, got {np.asarray(box).tolist()}.")
+        w, h = self.video.width, self.video.height
+        if b.min() < 0 or b[2] > w or b[3] > h:
+            raise ValueError(f"box {b.tolist()} leaves the {w}x{h} frame; keep 0 <= x <= {w} and 0 <= y <= {h}.")
+        return b
+
+
+def _split(clicks: list) -> tuple[np.ndarray, np.ndarray]:
+    arr = np.asarray(clicks, dtype=np.float32).reshape(-1, 3)
+    return arr[:, :2], arr[:, 2].astype(np.int32)
+
+
+def _clicks_list(points, labels) -> list:
+    if points is None:
+        return []
+    pts = np.asarray(points, dtype=float).reshape(-1, 2)
+    lbl = np.ones(len(pts), int) if labels is None else np.asarray(labels).reshape(-1)
+    return [[float(x), float(y), int(l)] for (x, y), l in zip(pts, lbl)]

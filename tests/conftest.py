@@ -1,0 +1,49 @@
+"""Shared fixtures: a random-init SAM2.1 tiny at 256 px and small synthetic videos."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("TQDM_DISABLE", "1")        # keep sam2's progress bars out of test logs
+os.environ.setdefault("HF_HUB_OFFLINE", "1")      # tests never reach for the network
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+IMAGE_SIZE = 256
+
+
+@pytest.fixture(scope="session")
+def predictor():
+    from litdemo.models import load_sam2
+
+    torch.manual_seed(0)
+    return load_sam2("tiny", pretrained=False, image_size=IMAGE_SIZE, device="cpu")
+
+
+def moving_square(num_frames=10, height=96, width=128, step=4, seed=0):
+    """A red square sliding right over a dark noisy background: frames (T,H,W,3), masks (T,H,W)."""
+    rng = np.random.default_rng(seed)
+    background = (rng.random((height, width, 3)) * 80).astype(np.uint8)
+    frames, masks = [], []
+    for t in range(num_frames):
+        frame, mask = background.copy(), np.zeros((height, width), bool)
+        x = 16 + step * t
+        mask[30:62, x:x + 32] = True
+        frame[mask] = (220, 60, 60)
+        frames.append(frame)
+        masks.append(mask)
+    return np.stack(frames), np.stack(masks)
+
+
+@pytest.fixture
+def square_video():
+    return moving_square()
+
+
+@pytest.fixture(scope="session")
+def davis_root():
+    root = os.environ.get("LITDEMO_DAVIS_ROOT")
+    if not root or not Path(root).is_dir():
+        pytest.skip("LITDEMO_DAVIS_ROOT is not set to the DAVIS-2016 folder (CI sets it)")
+    return Path(root)
