@@ -212,7 +212,8 @@ class LitSession:
                 pending.clicks.append([float(x), float(y), int(l)])
             final = self._sam2_clicks(frame_idx, obj_id, *_split(pending.clicks), clear=True)
         if mask is not None:
-            final = self._sam2_mask(frame_idx, obj_id, mask=mask)
+            self._sam2_mask(frame_idx, obj_id, mask=mask)
+            final = mask  # the user's mask is the target; SAM2 shows it after its own resize
         elif points is None:
             final = self.mask(frame_idx, obj_id)
         event = Event(kind="correction", frame_idx=frame_idx, obj_id=obj_id,
@@ -276,6 +277,53 @@ class LitSession:
         self.masks.clear()
         self.pending.clear()
         self.history.events.clear()
+
+    # ------------------------------------------------------------------ continue a saved session
+    def replay(self, history: History) -> None:
+        """Continue a saved session: apply its prompts, corrections and accepted suggestions again, in order.
+
+        Tracking runs forward to each event's frame before it is applied, and corrections train the
+        adapters again on the same masks, so the session ends where the saved one stood (up to the
+        randomness of training). The video must be the one the history was recorded on.
+        """
+        saved = history.video
+        if (saved.get("num_frames"), saved.get("height"), saved.get("width")) != \
+                (self.num_frames, self.video.height, self.video.width):
+            raise ValueError(f"This history was recorded on a {saved.get('num_frames')}-frame "
+                             f"{saved.get('width')}x{saved.get('height')} video, but this one has {self.num_frames} "
+                             f"frames of {self.video.width}x{self.video.height}; open the same video first.")
+        if self.history.events:
+            raise ValueError("replay() continues a saved session on a fresh one: call reset() first.")
+        for saved_event in history.events:
+            mask = saved_event.mask_array()
+            frame, obj = saved_event.frame_idx, saved_event.obj_id
+            if saved_event.kind == "prompt":
+                self.prompt(frame, obj, mask=mask)
+                self.history.events[-1].source, self.history.events[-1].clicks = saved_event.source, saved_event.clicks
+                continue
+            self._track_to(frame, obj)
+            if saved_event.kind == "correction":
+                event = self.correct(frame, obj, mask=mask)
+                event.source, event.clicks, event.mask_fallback = (saved_event.source, saved_event.clicks,
+                                                                   saved_event.mask_fallback)
+            else:
+                tracked = self.mask(frame, obj)
+                self._sam2_mask(frame, obj, mask=mask)
+                self.history.add(Event(kind="accepted", frame_idx=frame, obj_id=obj, source="suggestion",
+                                       mask=encode_mask(mask), iou_before=iou(tracked, mask)))
+
+    def _track_to(self, frame_idx: int, obj_id: int) -> None:
+        """Propagate forward until `frame_idx` is tracked for `obj_id` (from the nearest earlier input)."""
+        if self.is_tracked(frame_idx, obj_id):
+            return
+        obj_idx = self.state["obj_id_to_idx"][obj_id]
+        known = [t for t in self.state["frames_tracked_per_obj"][obj_idx] if t < frame_idx]
+        known += [t for t in self.state["output_dict_per_obj"][obj_idx]["cond_frame_outputs"] if t < frame_idx]
+        known += [t for t in self.state["temp_output_dict_per_obj"][obj_idx]["cond_frame_outputs"] if t < frame_idx]
+        start = max(known) if known else None
+        for f, _ in self.propagate(start_frame=start):
+            if f == frame_idx:
+                break
 
     # ------------------------------------------------------------------ export
     def export(self, out_dir: Union[str, Path], overlay_video: bool = True, overwrite: bool = False) -> dict[str, Path]:

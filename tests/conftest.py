@@ -12,6 +12,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 IMAGE_SIZE = 256
 
+# The DAVIS-2016 sample lives beside the repository (../shared/data/davis2016); the variable
+# may point elsewhere.
+_DEFAULT_DAVIS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis2016"
+if _DEFAULT_DAVIS.is_dir():
+    os.environ.setdefault("LITDEMO_DAVIS_ROOT", str(_DEFAULT_DAVIS))
+
 
 @pytest.fixture(scope="session")
 def predictor():

@@ -248,3 +248,22 @@ def test_sam2_mode_reproduces_raw_sam2_exactly(predictor, square_video, tmp_path
         s.prompt(0, 1, mask=masks[0])
         ours = {f: m[1] for f, m in s.propagate()}
         assert all(np.array_equal(ours[f], raw[f]) for f in raw)
+
+
+def test_replaying_a_saved_history_continues_the_session(predictor, square_video, tmp_path):
+    frames, masks = square_video
+    s = make_session(predictor, square_video, "lit-ft")
+    tracked_until(s, 3)
+    s.correct(3, 1, mask=masks[3])
+    tracked_until_from = [f for f, _ in s.propagate(start_frame=3)]
+    s.accept(6, 1)
+    saved = History.load(s.history.save(tmp_path / "h.json"))
+    fresh = LitSession(predictor, frames, LitConfig(mode="lit-ft"))
+    fresh.replay(saved)
+    assert [(e.kind, e.frame_idx) for e in fresh.history.events] == [("prompt", 0), ("correction", 3), ("accepted", 6)]
+    assert fresh.learners[1].trained and iou(fresh.suggest(3, 1), masks[3]) >= 0.9
+    with pytest.raises(ValueError, match="reset"):
+        fresh.replay(saved)
+    other = LitSession(predictor, frames[:5], LitConfig(mode="lit-ft"))
+    with pytest.raises(ValueError, match="10-frame"):
+        other.replay(saved)
