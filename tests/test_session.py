@@ -267,3 +267,12 @@ def test_replaying_a_saved_history_continues_the_session(predictor, square_video
     other = LitSession(predictor, frames[:5], LitConfig(mode="lit-ft"))
     with pytest.raises(ValueError, match="10-frame"):
         other.replay(saved)
+
+
+def test_backward_propagation_from_a_later_prompt(predictor, square_video):
+    frames, masks = square_video
+    s = LitSession(predictor, frames, LitConfig(mode="lit-lora"))
+    s.prompt(9, 1, mask=masks[9])
+    order = [f for f, _ in s.propagate(reverse=True)]
+    assert order == list(range(9, -1, -1))
+    assert all(s.is_tracked(f, 1) for f in range(10)) and len(s.captures) == 9  # every tracked frame captured

@@ -9,8 +9,8 @@ offers two ways in:
     subtracting it after, so the stored base weights drift by float rounding (not bit-identical).
   * target_parameters=[".../attn.in_proj_weight"]: peft's lora.ParamWrapper (a
     torch parametrization, W + BA computed on access). The base tensor is never written, and we
-    choose the projections: in_proj (q/k/v packed, with one A shared by q, k and v) and/or
-    out_proj.
+    choose the projection: in_proj (q/k/v packed: one A shared by q, k and v, one B each) or
+    out_proj (not both: peft cannot wrap a module's parameter and its child's in one adapter).
 We use the second. Default: in_proj of every image-encoder block (config.lora_* fields).
 peft docs: https://huggingface.co/docs/peft/developer_guides/lora#targeting-nn-parameter-directly
 """
@@ -43,7 +43,8 @@ def lora_target_parameters(model: nn.Module, cfg: ClipLitConfig) -> list[str]:
     names = []
     for tower in cfg.lora_encoders:
         prefix = _TOWER_PREFIX[tower]
-        found = [n for n, m in model.named_modules()
+        # Once LoRA is in, peft has moved each attention module to '<name>.base_layer'.
+        found = [n.replace(".base_layer", "") for n, m in model.named_modules()
                  if n.startswith(prefix) and isinstance(m, nn.MultiheadAttention)]
         if not found:
             raise ValueError(f"no nn.MultiheadAttention under '{prefix}' in this {type(model).__name__}: the "

@@ -27,6 +27,8 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--weights", dest="weights_path", help="local open_clip checkpoint file for --model")
     p.add_argument("--cache-dir", help="open_clip / Hugging Face cache folder holding the weights")
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads; 1 is much faster for tiny models on busy shared cores")
     p.add_argument("--modes", nargs="+", default=["zero-shot", "lit-lora"], choices=MODES)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--stream-length", type=int, default=60)
@@ -40,8 +42,8 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--lora-rank", type=int, default=defaults.lora_rank)
     p.add_argument("--lora-alpha", type=float, default=defaults.lora_alpha)
     p.add_argument("--lora-encoders", nargs="+", default=list(defaults.lora_encoders), choices=("vision", "text"))
-    p.add_argument("--lora-projections", nargs="+", default=list(defaults.lora_projections),
-                   choices=("in_proj", "out_proj"))
+    p.add_argument("--lora-projection", default=defaults.lora_projections[0], choices=("in_proj", "out_proj"),
+                   help="in_proj = packed q/k/v (default), out_proj = attention output")
     p.add_argument("--template", action="append", dest="templates",
                    help="prompt template with {} (repeatable; default: the dataset's usual one)")
     p.add_argument("--out", help="folder for results.csv/json/md and PNG plots")
@@ -55,13 +57,15 @@ def run_cli(args: argparse.Namespace) -> int:
     from .bench import run_clip_benchmark
     from .datasets import load_dataset
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     kwargs = {"num_classes": args.num_classes, "images_per_class": args.images_per_class} \
         if args.dataset == "synthetic" else {}
     ds = load_dataset(args.dataset, args.root, split=args.split, **kwargs)
     config = ClipLitConfig(lr=args.lr, max_steps=args.max_steps, replay_size=args.replay_size,
                            lora_rank=args.lora_rank, lora_alpha=args.lora_alpha,
-                           lora_encoders=tuple(args.lora_encoders), lora_projections=tuple(args.lora_projections),
+                           lora_encoders=tuple(args.lora_encoders), lora_projections=(args.lora_projection,),
                            templates=tuple(args.templates or ds.templates))
     result = run_clip_benchmark(ds, model=args.model, modes=args.modes, seeds=args.seeds,
                                 stream_length=args.stream_length, eval_size=args.eval_size, config=config,

@@ -35,7 +35,7 @@ def plot_cumulative_corrections(curves: Mapping[str, Sequence[Sequence[int]]], t
     ax.plot([0, longest], [0, longest], ls=":", color="grey", label="every image corrected")
     ax.set_xlabel("images seen")
     ax.set_ylabel("cumulative corrections")
-    ax.set_title(title or "Corrections along the stream (mean over seeds; final count in brackets)")
+    ax.set_title(title or "Corrections vs images seen (mean, min-max over seeds)", fontsize=10)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     return fig
@@ -44,7 +44,7 @@ def plot_cumulative_corrections(curves: Mapping[str, Sequence[Sequence[int]]], t
 def plot_confusion_pair(before: np.ndarray, after: np.ndarray, class_names: Sequence[str],
                         titles: tuple[str, str] = ("before", "after")) -> Figure:
     """Two row-normalized confusion matrices side by side (rows: true class)."""
-    fig = Figure(figsize=(11, 5), dpi=100)
+    fig = Figure(figsize=(12, 5.5), dpi=100, layout="constrained")
     show_names = len(class_names) <= 25   # 200 tick labels are unreadable; draw the matrix alone
     for k, (mat, title) in enumerate(zip((before, after), titles)):
         ax = fig.add_subplot(1, 2, k + 1)
@@ -53,10 +53,10 @@ def plot_confusion_pair(before: np.ndarray, after: np.ndarray, class_names: Sequ
         acc = np.trace(mat) / max(mat.sum(), 1)
         ax.set_title(f"{title}: accuracy {acc:.1%}")
         ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
+        ax.set_ylabel("true" if k == 0 else "")
         if show_names:
             ax.set_xticks(range(len(class_names)), class_names, rotation=90, fontsize=6)
-            ax.set_yticks(range(len(class_names)), class_names, fontsize=6)
+            ax.set_yticks(range(len(class_names)), class_names if k == 0 else [], fontsize=6)
     fig.colorbar(im, ax=fig.axes, shrink=0.8)
     return fig
 
