@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Callable, Iterator, Optional, Union
 
 import numpy as np
 import torch
@@ -259,6 +259,11 @@ class LitSession:
         for oid in ([self._check_obj_id(obj_id)] if obj_id is not None else self.obj_ids):
             self.pending.pop((frame_idx, oid), None)
             self._sam2_clear(frame_idx, oid)
+            if not self.is_tracked(frame_idx, oid):  # it was only prompted here: nothing is shown any more
+                self.masks.get(frame_idx, {}).pop(oid, None)
+                prompt = self._last_prompt_event(frame_idx, oid)
+                if prompt is not None:
+                    self.history.events.remove(prompt)
 
     def remove_object(self, obj_id: int) -> None:
         obj_id = self._check_obj_id(obj_id)
@@ -279,12 +284,13 @@ class LitSession:
         self.history.events.clear()
 
     # ------------------------------------------------------------------ continue a saved session
-    def replay(self, history: History) -> None:
+    def replay(self, history: History, progress: Optional[Callable[[int, int], None]] = None) -> None:
         """Continue a saved session: apply its prompts, corrections and accepted suggestions again, in order.
 
-        Tracking runs forward to each event's frame before it is applied, and corrections train the
-        adapters again on the same masks, so the session ends where the saved one stood (up to the
-        randomness of training). The video must be the one the history was recorded on.
+        Each event is applied with the mask it recorded (what the user saw, whatever the model), and
+        tracking runs to each event's frame first. Corrections train the adapters again on the same
+        masks, so the session ends where the saved one stood, up to the randomness of training.
+        The video must be the one the history was recorded on; call on a fresh (or reset) session.
         """
         saved = history.video
         if (saved.get("num_frames"), saved.get("height"), saved.get("width")) != \
@@ -294,34 +300,41 @@ class LitSession:
                              f"frames of {self.video.width}x{self.video.height}; open the same video first.")
         if self.history.events:
             raise ValueError("replay() continues a saved session on a fresh one: call reset() first.")
-        for saved_event in history.events:
-            mask = saved_event.mask_array()
-            frame, obj = saved_event.frame_idx, saved_event.obj_id
-            if saved_event.kind == "prompt":
-                self.prompt(frame, obj, mask=mask)
-                self.history.events[-1].source, self.history.events[-1].clicks = saved_event.source, saved_event.clicks
-                continue
-            self._track_to(frame, obj)
-            if saved_event.kind == "correction":
-                event = self.correct(frame, obj, mask=mask)
-                event.source, event.clicks, event.mask_fallback = (saved_event.source, saved_event.clicks,
-                                                                   saved_event.mask_fallback)
-            else:
-                tracked = self.mask(frame, obj)
-                self._sam2_mask(frame, obj, mask=mask)
-                self.history.add(Event(kind="accepted", frame_idx=frame, obj_id=obj, source="suggestion",
-                                       mask=encode_mask(mask), iou_before=iou(tracked, mask)))
+        for i, saved_event in enumerate(history.events):
+            if progress is not None:
+                progress(i, len(history.events))
+            self._replay_event(saved_event)
 
-    def _track_to(self, frame_idx: int, obj_id: int) -> None:
-        """Propagate forward until `frame_idx` is tracked for `obj_id` (from the nearest earlier input)."""
+    def _replay_event(self, saved: Event) -> None:
+        mask, frame, obj = saved.mask_array(), saved.frame_idx, saved.obj_id
+        if mask is None:
+            raise ValueError(f"The {saved.kind} on frame {frame} has no mask recorded; the history is incomplete.")
+        if saved.kind == "prompt":
+            if self.is_tracked(frame, obj):
+                self.clear_frame(frame, obj)  # the user restarted the object here
+            self.prompt(frame, obj, mask=mask)
+            self.history.events[-1].source, self.history.events[-1].clicks = saved.source, saved.clicks
+            return
+        self.track_to(frame, obj)
+        if saved.kind == "correction":
+            event = self.correct(frame, obj, mask=mask)
+            event.source, event.clicks, event.mask_fallback = saved.source, saved.clicks, saved.mask_fallback
+        else:
+            tracked = self.mask(frame, obj)
+            self._sam2_mask(frame, obj, mask=mask)
+            self.history.add(Event(kind="accepted", frame_idx=frame, obj_id=obj, source="suggestion",
+                                   mask=encode_mask(mask), iou_before=iou(tracked, mask)))
+
+    def track_to(self, frame_idx: int, obj_id: int) -> None:
+        """Propagate from the nearest frame with a mask (before it, else after it) until `frame_idx` is tracked."""
         if self.is_tracked(frame_idx, obj_id):
             return
-        obj_idx = self.state["obj_id_to_idx"][obj_id]
-        known = [t for t in self.state["frames_tracked_per_obj"][obj_idx] if t < frame_idx]
-        known += [t for t in self.state["output_dict_per_obj"][obj_idx]["cond_frame_outputs"] if t < frame_idx]
-        known += [t for t in self.state["temp_output_dict_per_obj"][obj_idx]["cond_frame_outputs"] if t < frame_idx]
-        start = max(known) if known else None
-        for f, _ in self.propagate(start_frame=start):
+        before = [t for t in range(frame_idx - 1, -1, -1) if self.mask(t, obj_id) is not None]
+        after = [t for t in range(frame_idx + 1, self.num_frames) if self.mask(t, obj_id) is not None]
+        if not before and not after:
+            raise ValueError(f"Object {obj_id} has no prompt to track from to frame {frame_idx}; prompt it first.")
+        start, reverse = (before[0], False) if before else (after[0], True)
+        for f, _ in self.propagate(start_frame=start, reverse=reverse):
             if f == frame_idx:
                 break
 

@@ -1,5 +1,4 @@
 """The app's handlers without a browser: the whole workflow on the untrained tiny model at 256 px."""
-import json
 import zipfile
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from litdemo.history import History
 from litdemo.metrics import iou
 from litdemo.video_io import VideoError
 
-CFG = AppConfig(image_size=256, pretrained=False, sample_frames=4, sample_height=64, sample_width=80,
+CFG = AppConfig(image_size=256, pretrained=False, sample_frames=3, sample_height=64, sample_width=80,
                 train_steps_first=6, train_steps_later=3, max_upload_mb=1.0, max_frames=20)
 TOUR = ModelChoice(name="tiny", device="cpu", mode="lit-ft", untrained=True)
 
@@ -34,8 +33,10 @@ def app(tmp_path):
 
 
 def centre(mask):
+    """The object's centre in the picture the app shows (small videos are shown enlarged)."""
     ys, xs = np.nonzero(mask)
-    return float(xs.mean()), float(ys.mean())
+    s = render.display_scale(*mask.shape)
+    return (xs.mean() + 0.5) * s - 0.5, (ys.mean() + 0.5) * s - 0.5
 
 
 def cell_colour(strip, t, num_frames):
@@ -46,28 +47,29 @@ def test_full_workflow_click_propagate_correct_accept_export_import(app, models,
     view = h.open_sample(app, SYNTHETIC, TOUR, CFG, models)
     assert view["frame"] == {"value": 0, "maximum": CFG.sample_frames - 1}
     assert "UNTRAINED" in view["status"] and h.UNTRAINED_FT_LABEL in view["status"]
-    assert view["image"].shape == (64, 80, 3)
+    scale = render.display_scale(64, 80)
+    assert scale == 8 and view["image"].shape == (64 * scale, 80 * scale, 3)
     gt = app.sample.gt[1]
 
     # a positive click on the object: a mask at once, blended into the picture in object 1's colour
     view = h.click(app, *centre(gt[0]))
     mask0 = app.lit.mask(0, 1)
     assert mask0 is not None and mask0.any()
-    changed = np.any(view["image"] != app.video.frames[0], axis=-1)
-    assert changed[mask0].mean() > 0.9
+    changed = np.any(view["image"] != render.enlarge(app.video.frames[0], {}, scale)[0], axis=-1)
+    assert changed[render.enlarge(app.video.frames[0], {1: mask0}, scale)[1][1]].mean() > 0.9
     assert cell_colour(view["timeline"], 0, 4) == render.TIMELINE_COLOURS["prompted"]
 
     # propagate: each frame is shown as it is tracked, then the timeline marks them all
     views = list(h.propagate(app))
     shown = [int(v["frame"]["value"]) for v in views[:-1]]
-    assert shown == [0, 1, 2, 3]
-    assert all(app.lit.is_tracked(t, 1) for t in range(4))
-    assert cell_colour(views[-1]["timeline"], 1, 4) == render.TIMELINE_COLOURS["tracked"]
+    assert shown == [0, 1, 2]
+    assert all(app.lit.is_tracked(t, 1) for t in range(3))
+    assert cell_colour(views[-1]["timeline"], 1, 3) == render.TIMELINE_COLOURS["tracked"]
     assert views[-1]["training_plot"] is None  # nothing learned yet
 
-    # correct frame 2 with a click: the adapter trains, the curve appears, tracking continues
-    h.goto(app, 2)
-    view = h.click(app, *centre(gt[2]))
+    # correct frame 1 with a click: the adapter trains, the curve appears, tracking continues
+    h.goto(app, 1)
+    view = h.click(app, *centre(gt[1]))
     assert "pending" in view["frame_info"]
     views = list(h.correct_and_continue(app))
     first = views[0]
@@ -76,17 +78,18 @@ def test_full_workflow_click_propagate_correct_accept_export_import(app, models,
     assert 1 <= steps <= CFG.train_steps_first + 1  # + the score after the last update
     loss_line = first["training_plot"].axes[0].lines[0]
     assert len(loss_line.get_xdata()) == steps
-    assert cell_colour(views[-1]["timeline"], 2, 4) == render.TIMELINE_COLOURS["corrected"]
-    assert app.frame == 2  # back on the corrected frame after continuing
+    assert cell_colour(views[-1]["timeline"], 1, 3) == render.TIMELINE_COLOURS["corrected"]
+    assert [v["frame"]["value"] for v in views[1:-2]] == [1, 2]  # tracking went on from the corrected frame
+    assert app.frame == 1  # back on the corrected frame after continuing
     assert views[-1]["cumulative_plot"] is not None
 
     # the suggestion shows on a later frame and is accepted with one click
-    view = h.goto(app, 3)
+    view = h.goto(app, 2)
     assert "White outline" in view["suggestion_info"]
-    suggestion = app.lit.suggest(3, 1)
+    suggestion = app.lit.suggest(2, 1)
     view = h.accept(app)
-    assert iou(app.lit.mask(3, 1), suggestion) > 0.9
-    assert cell_colour(view["timeline"], 3, 4) == render.TIMELINE_COLOURS["accepted"]
+    assert iou(app.lit.mask(2, 1), suggestion) > 0.8  # SAM2 takes it as a mask prompt (resampled)
+    assert cell_colour(view["timeline"], 2, 3) == render.TIMELINE_COLOURS["accepted"]
     assert "1 accepted" in view["status"]
 
     # export: PNG masks in a zip, an overlay mp4, the history and the adapter
@@ -96,9 +99,9 @@ def test_full_workflow_click_propagate_correct_accept_export_import(app, models,
     assert all(f.is_file() and f.stat().st_size > 0 and app.workdir in f.parents for f in files)
     with zipfile.ZipFile(next(f for f in files if f.name == "masks.zip")) as zf:
         pngs = sorted(n for n in zf.namelist() if n.endswith(".png"))
-        assert len(pngs) == 4
-        labels = np.asarray(Image.open(zf.open(pngs[2])))
-    assert iou(labels == 1, app.lit.mask(2, 1)) == 1.0
+        assert len(pngs) == 3
+        labels = np.asarray(Image.open(zf.open(pngs[1])))
+    assert iou(labels == 1, app.lit.mask(1, 1)) == 1.0
     saved = History.load(next(f for f in files if f.name == "history.json"))
     assert [e.kind for e in saved.events] == ["prompt", "correction", "accepted"]
 
@@ -108,9 +111,10 @@ def test_full_workflow_click_propagate_correct_accept_export_import(app, models,
         h.open_sample(other, SYNTHETIC, TOUR, CFG, models)
         view = h.import_history(other, str(next(f for f in files if f.name == "history.json")))
         assert len(other.lit.history.corrections()) == 1 and len(other.lit.history.accepted()) == 1
-        assert iou(other.lit.mask(2, 1), app.lit.mask(2, 1)) == 1.0
+        # replayed as a mask prompt, which SAM2 resamples to its 256 px input and back: close, not exact
+        assert iou(other.lit.mask(1, 1), app.lit.mask(1, 1)) > 0.8
         assert other.lit.learners[1].trained
-        assert cell_colour(view["timeline"], 2, 4) == render.TIMELINE_COLOURS["corrected"]
+        assert cell_colour(view["timeline"], 1, 3) == render.TIMELINE_COLOURS["corrected"]
     finally:
         other.close()
 
@@ -120,10 +124,13 @@ def test_objects_box_undo_clear(app, models):
     gt = app.sample.gt[1][0]
     ys, xs = np.nonzero(gt)
     h.set_tool(app, "box")
-    view = h.click(app, xs.min(), ys.min())
+    s = render.display_scale(*gt.shape)
+    view = h.click(app, xs.min() * s, ys.min() * s)
     assert "opposite corner" in view["frame_info"] and app.lit.obj_ids == []
-    h.click(app, xs.max(), ys.max())
-    assert app.lit.mask(0, 1).any() and app.lit.history.events[-1].source == "box"
+    h.click(app, xs.max() * s, ys.max() * s)
+    event = app.lit.history.events[-1]
+    assert app.lit.mask(0, 1).any() and event.source == "box"
+    assert np.allclose(event.box, [xs.min(), ys.min(), xs.max(), ys.max()], atol=1)  # back in video pixels
 
     view = h.add_object(app)
     assert app.obj_id == 2 and view["objects"]["value"] == 2
@@ -144,12 +151,13 @@ def test_objects_box_undo_clear(app, models):
 
 def test_timeline_click_jumps_to_frame(app, models):
     h.open_sample(app, SYNTHETIC, TOUR, CFG, models)
-    cell = render.timeline_cell(4)
+    cell = render.timeline_cell(3)
     view = h.timeline_click(app, 2 * cell + cell // 2)
     assert app.frame == 2 and view["frame"]["value"] == 2
     strip = view["timeline"]
-    assert strip.shape[1] == 4 * cell and strip[-1, 2 * cell].tolist() == [0, 0, 0]  # marker under frame 2
-    assert render.timeline_frame_at(10_000, 4) == 3 and render.timeline_frame_at(-5, 4) == 0
+    assert strip.shape[1] == 3 * cell and strip[-1, 2 * cell].tolist() == [0, 0, 0]  # marker under frame 2
+    assert strip[-1, cell].tolist() == [255, 255, 255]
+    assert render.timeline_frame_at(10_000, 3) == 2 and render.timeline_frame_at(-5, 3) == 0
 
 
 def test_bad_inputs_give_messages_and_the_session_stays_usable(app, models, tmp_path):
@@ -232,7 +240,7 @@ def test_missing_weights_offer_the_untrained_tour(app, models, monkeypatch, tmp_
     with pytest.raises(h.UserError, match="Untrained model \\(offline tour\\)"):
         h.open_sample(app, SYNTHETIC, ModelChoice(untrained=False), CFG, models)
     assert app.lit is None
-    assert "untrained" in h.mode_choices(True)[2][0] and h.default_mode(True) == "lit-ft"
+    assert h.mode_choices(True)[2][0] == h.UNTRAINED_FT_LABEL and h.default_mode(True) == "lit-ft"
     assert h.default_mode(False) == "lit-lora"
 
 
@@ -241,9 +249,26 @@ def test_simulate_needs_ground_truth(app, models):
     h.open_sample(app, "synthetic_two_objects.mp4", TOUR, CFG, models)
     assert app.sample is None and app.video.num_frames == 20  # cut to max_frames
     with pytest.raises(h.UserError, match="ground truth"):
-        h.simulate(app, CFG, models)
+        h.simulate(app, CFG)
     with pytest.raises(ValueError, match="Unknown sample"):
         h.open_sample(app, "../app.py", TOUR, CFG, models)
+
+
+def test_simulate_compares_sam2_and_lit_on_ground_truth(app, models):
+    from dataclasses import replace
+
+    cfg = replace(CFG, sample_frames=2)  # frame 0 gets the GT mask, frame 1 is judged: the cheapest real run
+    h.open_sample(app, SYNTHETIC, TOUR, cfg, models)
+    seen = []
+    view = h.simulate(app, cfg, progress=lambda f, desc: seen.append(f))
+    assert list(app.simulation) == ["sam2", "lit-ft"]
+    for run in app.simulation.values():
+        assert len(run["states"]) == 2 and run["corrections"] == run["states"].count("corrected")
+    assert "corrections saved" in view["simulation_info"] and "untrained" in view["simulation_info"]
+    assert [a.get_title() for a in view["simulation_plot"].axes][0].endswith("[untrained model]")
+    labels = [line.get_label() for line in view["cumulative_plot"].axes[0].lines]
+    assert any(lab.startswith("simulated sam2") for lab in labels) and any("simulated lit-ft" in lab for lab in labels)
+    assert seen and 0 <= min(seen) and max(seen) <= 1
 
 
 def test_app_config_reads_the_environment():
@@ -260,7 +285,7 @@ def test_build_demo_wires_every_view():
     demo = build_demo(CFG)
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
     assert {"lit-frame", "lit-timeline", "lit-propagate", "lit-correct", "lit-accept", "lit-stop"} <= ids
-    assert json.dumps(demo.config)  # serialisable: the page can be sent
+    assert len(demo.fns) >= 20  # every button, the image, the timeline, the slider and the timer are wired
 
 
 def zero_frame_mp4(folder: Path) -> Path:
@@ -274,3 +299,23 @@ def zero_frame_mp4(folder: Path) -> Path:
     if not out.exists():
         out.write_bytes(b"")
     return out
+
+
+def test_clip_tab_predict_correct_and_plots():
+    from litdemo.app.clip_tab import ClipTab, clip_correct, clip_next, clip_start
+
+    tab = ClipTab()
+    with pytest.raises(ValueError, match="Start first"):
+        clip_next(tab)
+    view = clip_start(tab, "tiny-untrained", "lit-lora")
+    assert "untrained" in view["clip_status"] and view["labels"]["choices"] == tab.images.class_names
+    assert abs(sum(view["clip_scores"].values()) - 1) < 0.05 or len(view["clip_scores"]) < len(tab.images.class_names)
+    truth = view["clip_info"].split("ground truth: ")[1].split(")")[0]
+    view = clip_correct(tab, truth)
+    assert len(tab.session.history.corrections) == 1
+    assert view["clip_curve"] is not None and view["clip_cumulative"] is not None
+    with pytest.raises(ValueError, match="Pick the right class"):
+        clip_correct(tab, None)
+    other = ClipTab()
+    clip_start(other, "tiny-untrained", "zero-shot")
+    assert len(other.session.history.corrections) == 0  # tabs do not share sessions

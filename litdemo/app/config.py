@@ -41,8 +41,8 @@ class AppConfig:
     # Training steps for the first / later corrections (paper: 100 / 20); fewer make a CPU tour snappier.
     train_steps_first: int = 100
     train_steps_later: int = 20
-    # Simulated user: stop correcting a frame once its IoU reaches this (the benchmark's threshold).
-    simulate_iou_threshold: float = 0.8
+    # Simulated user: a frame whose IoU with the ground truth reaches this is fine (the paper's tau).
+    simulate_iou_threshold: float = 0.5
 
     def __post_init__(self) -> None:
         if self.image_size % 64 or self.image_size < 128:

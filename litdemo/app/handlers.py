@@ -21,7 +21,7 @@ from ..session import LitSession
 from ..video_io import Video
 from . import render
 from .config import AppConfig
-from .replay import replay_history, track_to
+from .replay import replay_history
 from .samples import load_sample
 from .state import TOOLS, AppSession, ModelCache, ModelChoice
 from .uploads import ingest_upload
@@ -94,6 +94,9 @@ def restart(app: AppSession, choice: ModelChoice, cfg: AppConfig, models: ModelC
 def click(app: AppSession, x: float, y: float) -> dict:
     """A click on the frame: a point (positive/negative tool) or a box corner (box tool)."""
     lit = _need_video(app)
+    scale = render.display_scale(lit.video.height, lit.video.width)  # the picture shown is enlarged
+    x, y = (float(x) + 0.5) / scale - 0.5, (float(y) + 0.5) / scale - 0.5
+    x, y = min(max(x, 0.0), lit.video.width - 1.0), min(max(y, 0.0), lit.video.height - 1.0)
     if app.tool == "box":
         if app.box_corner is None:
             app.box_corner = (float(x), float(y))
@@ -282,25 +285,29 @@ def import_history(app: AppSession, upload_path: Optional[str], progress: Progre
     return full_view(app)
 
 
-def simulate(app: AppSession, cfg: AppConfig, models: ModelCache, progress: Progress = None) -> dict:
-    """Run the simulated user (clicks from ground truth) with SAM2 alone and with LIT on this video."""
+def simulate(app: AppSession, cfg: AppConfig, progress: Progress = None) -> dict:
+    """Run the benchmark's simulated user (clicks from ground truth) with SAM2 alone and with LIT."""
     _need_video(app)
     if app.sample is None:
         raise UserError("Simulation needs ground truth: load the synthetic sample (it has it).")
-    try:
-        from ..simulated_user import run_simulated_user
-    except ImportError as err:
-        raise UserError("The simulated user is not part of this litdemo version yet.") from err
+    from ..methods import method_config
+    from ..simulated_user import ProtocolConfig, run_simulated_user
+
     learner = app.choice.mode if app.choice.mode != "sam2" else default_mode(app.choice.untrained)
-    predictor = app.lit.predictor
+    protocol = ProtocolConfig(tau=cfg.simulate_iou_threshold)
     obj_id = sorted(app.sample.gt)[0]
     runs = {}
     for i, method in enumerate(("sam2", learner)):
-        if progress is not None:
-            progress(i / 2, f"simulated user with {method}")
-        runs[method] = run_simulated_user(predictor, app.sample, obj_id, method,
-                                          iou_threshold=cfg.simulate_iou_threshold)
-    app.simulation = {m: {"states": list(r.states), "corrections": int(r.num_corrections)} for m, r in runs.items()}
+        def tick(done: int, total: int, i=i, method=method) -> None:
+            if progress is not None:
+                progress((i + done / max(total, 1)) / 2, f"simulated user with {method}: frame {done}/{total}")
+
+        lit_cfg = method_config(method, steps_first=cfg.train_steps_first, steps_later=cfg.train_steps_later)
+        run = run_simulated_user(app.lit.predictor, app.sample, obj_id, method, protocol=protocol,
+                                 lit_config=lit_cfg, progress=tick)
+        runs[method] = {"states": list(run.states), "corrections": int(run.corrections),
+                        "accepted": int(run.accepted)}
+    app.simulation = runs
     return full_view(app)
 
 
@@ -311,12 +318,21 @@ def frame_view(app: AppSession, with_suggestion: bool = True) -> dict:
     if lit is None:
         return {}
     t, oid = app.frame, app.obj_id
-    masks = lit.masks.get(t, {})
     suggestion, info = _suggestion(app) if with_suggestion else (None, "")
-    image = render.annotated_frame(lit.video.frames[t], masks, clicks=_clicks_on(lit, t),
-                                   boxes=[e.box for e in lit.history.events
-                                          if e.frame_idx == t and e.kind == "prompt" and e.box],
-                                   corner=app.box_corner, suggestion=suggestion)
+    s = render.display_scale(lit.video.height, lit.video.width)
+    layers = dict(lit.masks.get(t, {}), suggestion=suggestion) if suggestion is not None else lit.masks.get(t, {})
+    frame, layers = render.enlarge(lit.video.frames[t], layers, s)
+    layers = dict(layers)
+    suggestion = layers.pop("suggestion", None)
+
+    def up(v):  # a pixel coordinate in the enlarged picture
+        return (v + 0.5) * s - 0.5
+
+    image = render.annotated_frame(
+        frame, layers, clicks=[(up(x), up(y), l) for x, y, l in _clicks_on(lit, t)],
+        boxes=[[up(v) for v in e.box] for e in lit.history.events if e.frame_idx == t and e.kind == "prompt" and e.box],
+        corner=None if app.box_corner is None else (up(app.box_corner[0]), up(app.box_corner[1])),
+        suggestion=suggestion)
     tracked = [f for f in range(lit.num_frames) if any(lit.is_tracked(f, o) for o in lit.obj_ids)]
     states = render.frame_states(lit.num_frames, lit.history.events, tracked)
     pending = lit.pending.get((t, oid))
@@ -355,8 +371,11 @@ def full_view(app: AppSession) -> dict:
                                                 title=render._tagged("simulated user: what each frame needed",
                                                                      untrained))
         (base, b), (learner, l) = [(m, r["corrections"]) for m, r in app.simulation.items()]
-        sim_info = (f"Simulated user: **{base}** needed {b} corrections, **{learner}** needed {l}: "
-                    f"**{b - l} saved**" + (" (untrained model)" if untrained else "") + ".")
+        accepted = app.simulation[learner]["accepted"]
+        sim_info = (f"Simulated user on object {sorted(app.sample.gt)[0]}: **{base}** needed {b} corrections, "
+                    f"**{learner}** needed {l} (+{accepted} accepted suggestions): **{b - l} corrections saved**"
+                    + (" — untrained model, so this only shows the loop, not the paper's result" if untrained else "")
+                    + ".")
     view["simulation_info"] = sim_info
     view["cumulative_plot"] = render.cumulative_figure(curves, untrained)
     return view

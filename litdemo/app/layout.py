@@ -42,7 +42,7 @@ PLOT_HELP = {
                   "{tau}: once with SAM2 alone, once with LIT. Red = corrected, green = suggestion accepted, "
                   "blue = already fine.",
 }
-TOOL_CHOICES = [("➕ positive point", "positive"), ("➖ negative point", "negative"), ("▭ box (two clicks)", "box")]
+TOOL_CHOICES = [("+ positive point", "positive"), ("− negative point", "negative"), ("box (two clicks)", "box")]
 KEYBOARD_JS = """
 <script>
 document.addEventListener('keydown', (e) => {
@@ -106,8 +106,8 @@ def _video_tab(cfg: AppConfig, assets_dir: Optional[Path]) -> dict[str, Any]:
                 c["next"] = gr.Button("next ▶", elem_id="lit-next", size="sm", min_width=60)
             c["frame"] = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="lit-slider")
             c["timeline"] = gr.Image(label="Timeline: what each frame needed (click a frame to jump to it)",
-                                     type="numpy", interactive=False, elem_id="lit-timeline", height=70,
-                                     show_label=True, buttons=[])
+                                     type="numpy", interactive=False, elem_id="lit-timeline", height=56,
+                                     show_label=False, buttons=[])
             gr.HTML(render.timeline_legend_html())
             c["suggestion_info"] = gr.Markdown("", elem_id="lit-suggestion-info")
         with gr.Column(scale=2, min_width=300):
@@ -149,19 +149,19 @@ def _video_tab(cfg: AppConfig, assets_dir: Optional[Path]) -> dict[str, Any]:
     with gr.Row():
         with gr.Column(min_width=300):
             gr.Markdown(PLOT_HELP["training"])
-            c["training_plot"] = gr.Plot(label="LoRA training", elem_id="lit-training-plot")
+            c["training_plot"] = gr.Plot(label="LoRA training", show_label=False, elem_id="lit-training-plot")
         with gr.Column(min_width=300):
             gr.Markdown(PLOT_HELP["improvement"])
-            c["improvement_plot"] = gr.Plot(label="LoRA improvement", elem_id="lit-improvement-plot")
+            c["improvement_plot"] = gr.Plot(label="LoRA improvement", show_label=False, elem_id="lit-improvement-plot")
     with gr.Row():
         with gr.Column(min_width=300):
             gr.Markdown(PLOT_HELP["cumulative"])
-            c["cumulative_plot"] = gr.Plot(label="Cumulative corrections", elem_id="lit-cumulative-plot")
+            c["cumulative_plot"] = gr.Plot(label="Cumulative corrections", show_label=False, elem_id="lit-cumulative-plot")
         with gr.Column(min_width=300):
             gr.Markdown(PLOT_HELP["simulation"].format(tau=cfg.simulate_iou_threshold))
             c["simulate"] = gr.Button("Simulate SAM2 vs LIT on this video", elem_id="lit-simulate")
             c["simulation_info"] = gr.Markdown("", elem_id="lit-simulation-info")
-            c["simulation_plot"] = gr.Plot(label="Simulated user", elem_id="lit-simulation-plot")
+            c["simulation_plot"] = gr.Plot(label="Simulated user", show_label=False, elem_id="lit-simulation-plot")
     with gr.Accordion("5 · Keep the result", open=False):
         with gr.Row():
             with gr.Column():
@@ -244,7 +244,7 @@ def _wire(c: dict, state: gr.State, cfg: AppConfig, models: ModelCache, assets_d
         yield from stream(app, h.correct_and_continue, progress=_progress(progress))
 
     def simulate(app, progress=gr.Progress()):
-        return run(app, h.simulate, cfg, models, progress=_progress(progress))
+        return run(app, h.simulate, cfg, progress=_progress(progress))
 
     def import_history(app, path, progress=gr.Progress()):
         return run(app, h.import_history, path, progress=_progress(progress))

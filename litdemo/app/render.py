@@ -23,6 +23,7 @@ TIMELINE_COLOURS: dict[str, tuple[int, int, int]] = {
     "tracked": (199, 215, 232),    # SAM2 tracked it, left as is
     "not tracked": (245, 245, 245),
 }
+DISPLAY_SIDE = 640         # px: small videos are enlarged to about this, so clicks land where intended
 TIMELINE_CELL_MIN = 6      # px per frame at least, so a mark is a target a mouse can hit
 TIMELINE_WIDTH = 960       # px the strip aims for
 TIMELINE_HEIGHT = 36       # px of coloured cells; the current frame gets a marker below
@@ -71,7 +72,7 @@ def timeline_frame_at(x: float, num_frames: int) -> int:
 def timeline_legend_html() -> str:
     chips = " ".join(f'<span style="display:inline-block;width:0.9em;height:0.9em;border:1px solid #999;'
                      f'background:rgb{c};vertical-align:middle"></span> {s}' for s, c in TIMELINE_COLOURS.items())
-    return f'<div style="font-size:0.9em">{chips} &nbsp;▲ = frame shown. Click a frame to jump to it.</div>'
+    return f'<div style="font-size:0.9em"><b>Timeline</b>, one cell per frame: {chips} &nbsp;black bar = frame shown. Click a cell to jump to that frame.</div>'
 
 
 def object_legend_html(obj_ids: Sequence[int], current: int) -> str:
@@ -83,6 +84,21 @@ def object_legend_html(obj_ids: Sequence[int], current: int) -> str:
         chips.append(f'<span style="font-weight:{weight}"><span style="display:inline-block;width:0.9em;'
                      f'height:0.9em;background:rgb({r},{g},{b});vertical-align:middle"></span> object {oid}</span>')
     return '<div style="font-size:0.9em">' + " &nbsp; ".join(chips) + " (bold: clicks go to it)</div>"
+
+
+def display_scale(height: int, width: int) -> int:
+    """Integer enlargement for showing a frame (1 for frames already >= DISPLAY_SIDE / 2)."""
+    return max(1, DISPLAY_SIDE // max(height, width))
+
+
+def enlarge(frame: np.ndarray, masks: Mapping[int, np.ndarray], scale: int):
+    """Frame (bilinear) and masks (nearest) enlarged `scale` times, for drawing at display size."""
+    if scale == 1:
+        return frame, masks
+    size = (frame.shape[1] * scale, frame.shape[0] * scale)
+    big = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+    return big, {o: cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+                 for o, m in masks.items()}
 
 
 def annotated_frame(frame: np.ndarray, masks: Mapping[int, np.ndarray], clicks: Sequence[Sequence[float]] = (),
@@ -115,14 +131,14 @@ def _tagged(title: str, untrained: bool) -> str:
 def training_figure(curves: Sequence[Mapping[str, Sequence[float]]], untrained: bool) -> Optional[Figure]:
     if not curves:
         return None
-    return plot_training_curves(curves, title=_tagged("LoRA training after each correction (one line per correction)",
+    return plot_training_curves(curves, title=_tagged("training per correction",
                                                       untrained))
 
 
 def improvement_figure(suggestion_ious: Sequence[float], untrained: bool) -> Optional[Figure]:
     if not suggestion_ious:
         return None
-    fig = plot_suggestion_iou(suggestion_ious, title=_tagged("LoRA suggestion vs. your next correction", untrained))
+    fig = plot_suggestion_iou(suggestion_ious, title=_tagged("suggestion vs. your correction", untrained))
     fig.axes[0].set_ylabel("IoU with your correction")  # live: the correction is the ground truth we have
     return fig
 
