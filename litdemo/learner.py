@@ -48,12 +48,13 @@ class ObjectLearner:
         outs = [(run_decoder(a.decoder, self.prompt, x), i) for i, a in trained]
         return max(outs, key=lambda o: o[0].iou_pred.item())
 
-    def learn(self, sample: TrainingSample) -> tuple[TrainingCurve, int]:
+    def learn(self, sample: TrainingSample, on_step=None) -> tuple[TrainingCurve, int]:
         """Train on one correction; returns the curve and the index of the adapter trained."""
         adapter_idx = self._choose_adapter(sample)
         adapter = self.adapters[adapter_idx]
         first = not adapter.samples
-        curve = train_on_correction(adapter.decoder, self.prompt, sample, adapter.samples, self.cfg, first=first)
+        curve = train_on_correction(adapter.decoder, self.prompt, sample, adapter.samples, self.cfg, first=first,
+                                    on_step=on_step)
         adapter.samples.append(sample)
         return curve, adapter_idx
 

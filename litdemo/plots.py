@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from .datasets.base import davis_palette
 
@@ -76,6 +77,8 @@ def plot_cumulative_corrections(per_method: Mapping[str, Sequence[int]],
         ax.step(np.arange(total.size), total, where="post", label=f"{method} ({total[-1]:g})" if total.size else method)
     ax.set_xlabel("frame")
     ax.set_ylabel("corrections so far")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # frames and counts are whole numbers
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()

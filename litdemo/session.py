@@ -184,11 +184,12 @@ class LitSession:
 
     # ------------------------------------------------------------------ correct
     def correct(self, frame_idx: int, obj_id: int, mask: Optional[np.ndarray] = None,
-                points=None, labels=None) -> Event:
+                points=None, labels=None, on_step: Optional[Callable[[int, float, float], None]] = None) -> Event:
         """Fix an object on a tracked frame and let LIT learn from it.
 
         Give a mask, or clicks (resolved to a mask by SAM2), or nothing to commit the clicks made
         with `click()`. A mask given after clicks counts as a mask fall-back (clicks not enough).
+        on_step(step, loss, iou) follows the training live.
         """
         self._check_frame(frame_idx)
         obj_id = self._check_obj_id(obj_id)
@@ -220,7 +221,7 @@ class LitSession:
                       source="mask" if mask is not None else "clicks", clicks=pending.clicks,
                       mask_fallback=mask is not None and bool(pending.clicks), mask=encode_mask(final),
                       iou_before=iou(pending.tracked_mask, final))
-        self._learn(event, final)
+        self._learn(event, final, on_step)
         event.wall_seconds = time.perf_counter() - start
         return self.history.add(event)
 
@@ -368,7 +369,7 @@ class LitSession:
             inputs = self.captures.get(obj_id, frame_idx)
         return inputs
 
-    def _learn(self, event: Event, final: np.ndarray) -> None:
+    def _learn(self, event: Event, final: np.ndarray, on_step=None) -> None:
         if not self.config.learns:
             return
         inputs = self._ensure_captured(event.frame_idx, event.obj_id)
@@ -379,7 +380,7 @@ class LitSession:
         before = self.suggest(event.frame_idx, event.obj_id)
         event.suggestion_iou_before = None if before is None else iou(before, final)
         sample = TrainingSample(event.frame_idx, inputs, self._decoder_target(final))
-        curve, adapter_idx = learner.learn(sample)
+        curve, adapter_idx = learner.learn(sample, on_step)
         event.train_curve, event.adapter_idx, event.train_seconds = curve.to_dict(), adapter_idx, curve.seconds
         event.suggestion_iou_after = iou(self.suggest(event.frame_idx, event.obj_id), final)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -78,8 +79,12 @@ def batch_iou(out, target: torch.Tensor) -> float:
 
 
 def train_on_correction(decoder: torch.nn.Module, prompt: EmptyPrompt, new: TrainingSample,
-                        replay: list[TrainingSample], cfg: LitConfig, first: bool) -> TrainingCurve:
-    """Update `decoder` in place on one new correction (+ replay). Returns its training curve."""
+                        replay: list[TrainingSample], cfg: LitConfig, first: bool,
+                        on_step: Optional[Callable[[int, float, float], None]] = None) -> TrainingCurve:
+    """Update `decoder` in place on one new correction (+ replay). Returns its training curve.
+
+    on_step(step, loss, iou) is called after each scored step (e.g. to draw the curve live).
+    """
     start = time.perf_counter()
     device = prompt.image_pe.device
     batch = [new] + replay[-cfg.replay_size:] if cfg.replay_size else [new]
@@ -98,6 +103,8 @@ def train_on_correction(decoder: torch.nn.Module, prompt: EmptyPrompt, new: Trai
             iou = batch_iou(out, target)  # IoU of the weights *before* this step's update
             curve.loss.append(loss.item())
             curve.iou.append(iou)
+            if on_step is not None:
+                on_step(step, curve.loss[-1], iou)
             if iou > best_iou:
                 best_iou, best_state, curve.best_step = iou, trainable_state(decoder), step
             if iou >= cfg.early_stop_iou:

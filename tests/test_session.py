@@ -42,7 +42,9 @@ def test_lora_training_lowers_the_loss_and_changes_later_suggestions(predictor, 
     s = make_session(predictor, square_video, "lit-lora")
     tracked_until(s, 6)
     learner_inputs = s.captures.get(1, 6)
-    event = s.correct(3, 1, mask=masks[3])
+    live = []
+    event = s.correct(3, 1, mask=masks[3], on_step=lambda step, loss, iou: live.append((step, loss)))
+    assert live and [l for _, l in live] == event.train_curve["loss"][:len(live)]
     curve = event.train_curve
     assert curve["loss"][curve["best_step"]] < curve["loss"][0]
     assert len(curve["loss"]) <= LitConfig().steps_first + 1

@@ -207,8 +207,11 @@ def propagate(app: AppSession, from_current: bool = False, reverse: bool = False
     yield full_view(app)
 
 
-def correct(app: AppSession) -> dict:
-    """Commit the correction clicks on this frame: SAM2 takes the mask, the adapter trains on it."""
+def correct(app: AppSession, progress: Progress = None) -> dict:
+    """Commit the correction clicks on this frame: SAM2 takes the mask, the adapter trains on it.
+
+    The training is shown live through `progress` (step, loss and IoU of each optimisation step).
+    """
     lit = _need_video(app)
     key = (app.frame, app.obj_id)
     if not lit.obj_ids:
@@ -219,13 +222,20 @@ def correct(app: AppSession) -> dict:
                             f"click here to start the object on this frame.")
         raise UserError("Click on this frame first (positive where the mask misses the object, negative where it "
                         "spills over), then press Correct.")
-    lit.correct(app.frame, app.obj_id)
+    cfg = lit.config
+    steps = cfg.steps_later if lit.history.corrections(app.obj_id) else cfg.steps_first
+
+    def on_step(step: int, loss: float, iou: float) -> None:
+        if progress is not None:
+            progress(min(1.0, (step + 1) / steps), f"LIT training step {step + 1}/{steps}: loss {loss:.3f}, IoU {iou:.2f}")
+
+    lit.correct(app.frame, app.obj_id, on_step=on_step if cfg.learns else None)
     return full_view(app)
 
 
 def correct_and_continue(app: AppSession, progress: Progress = None) -> Iterator[dict]:
     """Correct this frame, then keep tracking forward from it with what SAM2 now remembers."""
-    view = correct(app)
+    view = correct(app, progress=progress)
     yield view
     if app.frame < app.lit.num_frames - 1:
         corrected = app.frame
