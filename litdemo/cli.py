@@ -1,0 +1,156 @@
+"""The `litdemo` command line.
+
+    litdemo bench --dataset davis --root data/DAVIS --model tiny --methods sam2 lit-lora --out results/davis
+    litdemo demo                          # offline: untrained tiny model on built-in synthetic videos
+    litdemo demo --pretrained             # the same with real SAM2.1 weights
+    litdemo clip-bench ...                # the CLIP variant (see `litdemo clip-bench -h`)
+
+Bad input (unknown dataset, missing folder, no weights) prints one paragraph and exits with 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Optional, Sequence
+
+EXIT_USAGE = 2
+
+DEMO_NOTE = ("NOTE: this is a check of the LIT loop's mechanics with an UNTRAINED (random-weight) SAM2: "
+             "plain SAM2 tracks nothing, so the baseline corrects almost every frame, and LIT-FT learns the object "
+             "from the first correction. It is not the paper's result; for that run `litdemo bench` with real "
+             "weights and data (docs/benchmark.md).")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="litdemo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_bench(sub)
+    _add_demo(sub)
+    _add_plugins(sub)
+    return parser
+
+
+def _add_bench(sub) -> None:
+    from .datasets import DATASETS
+    from .methods import METHODS
+    from .models import MODELS
+
+    p = sub.add_parser("bench", help="corrections per video: the simulated user on a dataset (resumable)",
+                       description="Run the paper's simulated-user protocol; a rerun with the same --out skips "
+                                   "runs already done. See docs/benchmark.md.")
+    p.add_argument("--dataset", required=True, help=f"one of: {', '.join(DATASETS)}")
+    p.add_argument("--root", help="the dataset folder (not needed for synthetic)")
+    p.add_argument("--model", default="tiny", help=f"SAM2.1 size: {', '.join(MODELS)} (default tiny)")
+    p.add_argument("--methods", nargs="+", default=["sam2", "lit-lora"], help=f"of: {', '.join(METHODS)}")
+    p.add_argument("--out", default="results/bench", help="results folder (default results/bench)")
+    p.add_argument("--untrained", action="store_true", help="random weights (a mechanics check, no download)")
+    p.add_argument("--checkpoint", help="a local SAM2.1 checkpoint file (.pt)")
+    p.add_argument("--image-size", type=int, default=1024, help="model input size (SAM2: 1024)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
+    p.add_argument("--tau", type=float, default=0.5, help="IoU below which a frame needs fixing (paper: 0.5, 0.7)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="model (untrained) and adapter seeds")
+    p.add_argument("--workers", type=int, default=1, help="parallel videos (process / ray backends)")
+    p.add_argument("--backend", choices=("serial", "process", "ray"), default="serial")
+    p.add_argument("--sequences", nargs="+", help="only these videos (default: all of the split)")
+    p.add_argument("--split", help="dataset split (DAVIS: val; MOSE/LVOS: train; ...)")
+    p.add_argument("--max-videos", type=int, help="at most this many videos")
+    p.add_argument("--max-frames", type=int, help="cut each video to this many frames (after --stride)")
+    p.add_argument("--stride", type=int, default=1, help="keep every n-th frame")
+    p.add_argument("--max-side", type=int, help="downscale frames so the longer side is at most this")
+    p.add_argument("--threads", type=int, help="torch CPU threads (per worker)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.set_defaults(func=_bench)
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="offline mechanics check: sam2 vs lit-ft vs lit-lora on synthetic videos",
+                       description="Runs without any download: an untrained SAM2.1 tiny at a small image size on "
+                                   "the built-in synthetic videos. " + DEMO_NOTE)
+    p.add_argument("--pretrained", action="store_true", help="use real SAM2.1 weights (compares sam2 vs lit-lora)")
+    p.add_argument("--checkpoint", help="a local SAM2.1 checkpoint file (.pt), implies --pretrained")
+    p.add_argument("--out", default="results/demo", help="results folder (default results/demo)")
+    p.add_argument("--videos", type=int, default=2, help="synthetic videos (default 2)")
+    p.add_argument("--frames", type=int, default=16, help="frames per video (default 16)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="model seeds (default 0)")
+    p.add_argument("--image-size", type=int, help="default 128 untrained, 1024 pretrained")
+    p.add_argument("--methods", nargs="+", help="default: sam2 lit-ft lit-lora (untrained), sam2 lit-lora")
+    p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest on a shared CPU)")
+    p.set_defaults(func=_demo)
+
+
+def _add_plugins(sub) -> None:
+    """The CLIP variant registers its own subcommands when it is installed."""
+    try:
+        from .clip import cli as clip_cli
+    except ImportError:
+        return
+    if hasattr(clip_cli, "register_cli"):
+        clip_cli.register_cli(sub)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .benchmark import run_benchmark
+
+    options = {"split": args.split} if args.split else None
+    result = run_benchmark(
+        args.dataset, root=args.root, model=args.model, methods=args.methods, sequences=args.sequences,
+        out=args.out, image_size=args.image_size, device=args.device, pretrained=not args.untrained,
+        checkpoint=args.checkpoint, tau=args.tau, seeds=args.seeds, workers=args.workers, backend=args.backend,
+        max_videos=args.max_videos, max_frames=args.max_frames, max_side=args.max_side, stride=args.stride,
+        dataset_options=options, progress=True, plots=not args.no_plots, threads=args.threads)
+    print(result.to_markdown())
+    print(f"\n{result.computed} runs computed, {result.reused} reused; wrote {args.out}/results.json, "
+          f"results.csv, table.md{'' if args.no_plots else ' and plots/'}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .benchmark import run_benchmark
+
+    pretrained = args.pretrained or args.checkpoint is not None
+    methods = args.methods or (["sam2", "lit-lora"] if pretrained else ["sam2", "lit-ft", "lit-lora"])
+    image_size = args.image_size or (1024 if pretrained else 128)
+    if not pretrained:
+        print(DEMO_NOTE + "\n", flush=True)
+    result = run_benchmark(
+        "synthetic", model="tiny", methods=methods, sequences=[f"synthetic-{i}" for i in range(args.videos)],
+        out=args.out, image_size=image_size, device=args.device, pretrained=pretrained, checkpoint=args.checkpoint,
+        seeds=args.seeds, dataset_options={"num_frames": args.frames}, progress=True, threads=args.threads)
+    print(result.to_markdown())
+    if len(args.seeds) > 1:
+        print("\n" + result.to_markdown(by_seed=True))
+    if not pretrained:
+        print("\n" + DEMO_NOTE)
+    print(f"\nwrote {args.out}/results.json, results.csv, table.md and plots/")
+    return 0
+
+
+def _user_errors() -> tuple[type, ...]:
+    """Errors caused by the input (not bugs): shown as one paragraph, exit code 2."""
+    from .benchmark import BenchmarkError
+    from .datasets import DatasetError
+    from .models import WeightsUnavailableError
+
+    return (BenchmarkError, DatasetError, WeightsUnavailableError, FileNotFoundError)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    # sam2 draws a progress bar per propagation; ours are explicit, so hide theirs
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    # ValueError: a bad setting caught by a config's validation (tau, image size, ...)
+    except (*_user_errors(), ValueError) as err:
+        if os.environ.get("LITDEMO_DEBUG"):  # developers: the full traceback
+            raise
+        print(f"litdemo {args.command}: error: {err}\n(set LITDEMO_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
