@@ -163,7 +163,13 @@ def load_checkpoint(model: torch.nn.Module, path: Union[str, Path]) -> None:
     state_dict = blob.get("model") if isinstance(blob, dict) else None
     if state_dict is None:
         raise WeightsUnavailableError(f"{path} has no 'model' entry; SAM2 checkpoints store their weights under 'model'.")
-    missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state_dict, strict=False)
+    except RuntimeError as err:  # tensors of the wrong shape
+        raise WeightsUnavailableError(
+            f"{path} does not match the '{getattr(model, 'model_name', '?')}' architecture (tensor shapes differ: "
+            f"{str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else err}). "
+            f"Is it the checkpoint of another model size?") from err
     if missing or unexpected:
         raise WeightsUnavailableError(
             f"{path} does not match the '{getattr(model, 'model_name', '?')}' architecture: "

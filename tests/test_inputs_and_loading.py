@@ -60,7 +60,10 @@ def test_video_sources_agree(tmp_path, square_video):
     imageio.mimwrite(mp4, frames, fps=10, macro_block_size=1)
     from_file = load_video(mp4)
     assert from_file.frames.shape == frames.shape and abs(from_file.fps - 10) < 0.5
-    assert np.abs(from_file.frames.astype(int) - frames).mean() < 12  # lossy codec, same picture
+    # a lossy codec blurs the noisy background, but every frame's red square is where it was drawn
+    for decoded, mask in zip(from_file.frames, square_video[1]):
+        inside = decoded[mask].astype(float).mean(axis=0)
+        assert np.abs(inside - (220, 60, 60)).max() < 40
 
 
 def test_video_limits(tmp_path, square_video):
