@@ -66,6 +66,7 @@ def execute(name: str, workdir: Path, monkeypatch) -> tuple[object, float]:
     monkeypatch.setenv("MPLBACKEND", "Agg")                    # headless
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")                  # and nothing may reach the network
     monkeypatch.setenv("TQDM_DISABLE", "1")
+    monkeypatch.setenv("TMPDIR", str(workdir))                 # notebooks' temp folders die with the test's
     nb = nbformat.read(copy / name, as_version=4)
     start = time.perf_counter()
     NotebookClient(nb, timeout=CELL_TIMEOUT_S, startup_timeout=KERNEL_START_TIMEOUT_S, kernel_name="python3",
