@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Union
 
@@ -21,6 +18,7 @@ from peft.tuners.lora import LoraLayer
 from safetensors.torch import load_file, save_file
 
 from .config import LitConfig
+from .datasets.base import atomic_dir
 
 # The decoder's own projections that feed features in, not through, the transformer: SAM2 calls
 # them in `forward_image`, so they never see a gradient from the decoder's forward pass.
@@ -102,20 +100,12 @@ def save_adapter(decoder: torch.nn.Module, folder: Union[str, Path], extra: dict
     LIT-LoRA: peft's format. LIT-FT: the decoder's trainable weights as model.safetensors.
     """
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
-    try:
+    with atomic_dir(folder, overwrite=True) as tmp:
         if isinstance(decoder, PeftModel):
             decoder.save_pretrained(tmp)
         else:
             save_file({n: t.contiguous() for n, t in trainable_state(decoder).items()}, tmp / "model.safetensors")
         (tmp / "litdemo.json").write_text(json.dumps(extra or {}, indent=2))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 

@@ -6,9 +6,6 @@ the end, so an interrupted export never leaves a half-written result behind.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
@@ -16,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from .adapters import save_adapter
+from .datasets.base import atomic_dir
 from .plots import davis_palette, overlay_masks
 
 if TYPE_CHECKING:
@@ -71,9 +69,7 @@ def export_session(session: "LitSession", out_dir: Union[str, Path], overlay_vid
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir} exists and is not empty; choose another folder or pass overwrite=True.")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir, overwrite=True) as tmp:  # emptiness already checked above
         video, obj_ids = session.video, session.obj_ids
         (tmp / "masks").mkdir()
         per_frame = [session.masks.get(t, {}) for t in range(video.num_frames)]
@@ -85,12 +81,6 @@ def export_session(session: "LitSession", out_dir: Union[str, Path], overlay_vid
             write_overlay_video(video.frames, per_frame, tmp / "overlay.mp4", video.fps)
         if session.learners:
             save_session_adapters(session, tmp / "adapters")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     paths = {"masks": out_dir / "masks", "history": out_dir / "history.json"}
     if overlay_video:
         paths["overlay"] = out_dir / "overlay.mp4"

@@ -15,14 +15,7 @@ from litdemo.clip.synthetic import SyntheticFineGrained
 logging.getLogger().setLevel(logging.ERROR)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models gain nothing from threads, and on busy shared cores OpenMP's spin-waiting
-    made 2 threads ~50x slower than 1 here (24 s vs 0.4 s for 8 corrections). Restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")
