@@ -6,7 +6,7 @@ field comments); change them through this dataclass, never inside the training l
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, Optional
 
 Mode = Literal["sam2", "lit-lora", "lit-ft"]
 MODES: tuple[str, ...] = ("sam2", "lit-lora", "lit-ft")
@@ -55,6 +55,12 @@ class LitConfig:
     early_stop_iou: float = 0.98
     # ... or when the loss has not improved for this many steps. The best step (by IoU) is kept.
     early_stop_patience: int = 10
+    # Wall-clock cap on one correction's update, in seconds (None: no cap, as in the paper, whose
+    # ~0.5 s per correction is a GPU figure). On a CPU at 1024 px one step takes ~0.15 s per sample,
+    # so the paper's schedule takes ~10 s; e.g. 1.0 keeps the app responsive at the cost of fewer
+    # steps. Training stops before a step that would overrun the cap (at least one update is made)
+    # and the best step so far is kept.
+    max_train_seconds: Optional[float] = None
 
     # --- how the session uses what it learned ------------------------------------------
     # Use the adapted decoder directly while propagating once it has learned something
@@ -82,6 +88,8 @@ class LitConfig:
                 raise ValueError(f"{name} must be > 0 (got {getattr(self, name)}).")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise ValueError(f"lora_dropout must be in [0, 1) (got {self.lora_dropout}).")
+        if self.max_train_seconds is not None and not self.max_train_seconds > 0:
+            raise ValueError(f"max_train_seconds must be > 0 or None for no cap (got {self.max_train_seconds}).")
         if self.replay_size < 0:
             raise ValueError(f"replay_size must be >= 0 (got {self.replay_size}).")
         for name in ("early_stop_iou", "new_adapter_below_iou"):

@@ -34,11 +34,22 @@ class TrainingCurve:
     best_step: int = -1        # the step whose weights were kept
     batch_size: int = 0        # 1 new sample + replayed ones
     seconds: float = 0.0       # wall time of the whole update
-    stopped_early: bool = False
+    # Why it ended: "fit" (batch IoU reached early_stop_iou), "plateau" (loss stalled for
+    # early_stop_patience steps), "time" (max_train_seconds), or "steps" (the schedule ran out).
+    stop_reason: str = ""
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.stop_reason in ("fit", "plateau", "time")
+
+    @property
+    def updates(self) -> int:
+        """Optimizer steps taken (the last scored step is not followed by one)."""
+        return max(0, len(self.loss) - 1)
 
     def to_dict(self) -> dict:
         return dict(loss=self.loss, iou=self.iou, best_step=self.best_step, batch_size=self.batch_size,
-                    seconds=self.seconds, stopped_early=self.stopped_early)
+                    seconds=self.seconds, stop_reason=self.stop_reason, stopped_early=self.stopped_early)
 
 
 def sigmoid_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float, gamma: float) -> torch.Tensor:
@@ -83,6 +94,8 @@ def train_on_correction(decoder: torch.nn.Module, prompt: EmptyPrompt, new: Trai
                         on_step: Optional[Callable[[int, float, float], None]] = None) -> TrainingCurve:
     """Update `decoder` in place on one new correction (+ replay). Returns its training curve.
 
+    Step k scores the weights left by update k-1 (step 0 scores the weights before training),
+    then makes update k; the best-scoring weights are kept at the end.
     on_step(step, loss, iou) is called after each scored step (e.g. to draw the curve live).
     """
     start = time.perf_counter()
@@ -95,41 +108,54 @@ def train_on_correction(decoder: torch.nn.Module, prompt: EmptyPrompt, new: Trai
 
     curve = TrainingCurve(batch_size=len(batch))
     best_iou, best_state = -1.0, None
-    best_loss, since_improved = float("inf"), 0
+    plateau = _Plateau(cfg.early_stop_patience)
     with torch.enable_grad(), training_mode(decoder):
-        for step in range(max_steps):
+        for step in range(max_steps + 1):   # the extra pass scores the last update
             out = run_decoder(decoder, prompt, inputs)
             loss = lit_loss(out, target, cfg)
-            iou = batch_iou(out, target)  # IoU of the weights *before* this step's update
+            iou = batch_iou(out, target)
             curve.loss.append(loss.item())
             curve.iou.append(iou)
             if on_step is not None:
                 on_step(step, curve.loss[-1], iou)
             if iou > best_iou:
                 best_iou, best_state, curve.best_step = iou, trainable_state(decoder), step
-            if iou >= cfg.early_stop_iou:
-                curve.stopped_early = True
+            curve.stop_reason = _stop_reason(step, max_steps, iou, plateau.stalled(curve.loss[-1]),
+                                             time.perf_counter() - start, cfg)
+            if curve.stop_reason:
                 break
-            if loss.item() < best_loss - 1e-4:
-                best_loss, since_improved = loss.item(), 0
-            else:
-                since_improved += 1
-                if since_improved >= cfg.early_stop_patience:
-                    curve.stopped_early = True
-                    break
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        else:
-            # The last update has not been scored yet: score it so it can be kept.
-            with torch.no_grad():
-                out = run_decoder(decoder, prompt, inputs)
-                iou = batch_iou(out, target)
-            curve.loss.append(lit_loss(out, target, cfg).item())
-            curve.iou.append(iou)
-            if iou > best_iou:
-                best_iou, best_state, curve.best_step = iou, None, len(curve.iou) - 1
-    if best_state is not None:
-        load_trainable_state(decoder, best_state)
+    load_trainable_state(decoder, best_state)
     curve.seconds = time.perf_counter() - start
     return curve
+
+
+class _Plateau:
+    """Counts steps since the loss last improved (by more than a hair)."""
+
+    def __init__(self, patience: int):
+        self.patience, self.best, self.since = patience, float("inf"), 0
+
+    def stalled(self, loss: float) -> bool:
+        if loss < self.best - 1e-4:
+            self.best, self.since = loss, 0
+        else:
+            self.since += 1
+        return self.since >= self.patience
+
+
+def _stop_reason(step: int, max_steps: int, iou: float, stalled: bool, elapsed: float, cfg: LitConfig) -> str:
+    """Why training ends after scoring `step`, or "" to go on."""
+    if iou >= cfg.early_stop_iou:
+        return "fit"
+    if stalled:
+        return "plateau"
+    if step == max_steps:
+        return "steps"
+    # Stop before a step that would overrun the wall-time cap; `elapsed / (step + 1)` is the
+    # average cost of one scored step so far. Step 0 always trains: one update at least.
+    if cfg.max_train_seconds is not None and step > 0 and elapsed * (step + 2) / (step + 1) > cfg.max_train_seconds:
+        return "time"
+    return ""

@@ -279,6 +279,17 @@ def test_app_config_reads_the_environment():
         AppConfig.from_env({"LITDEMO_APP_PRETRAINED": "maybe"})
     with pytest.raises(ValueError, match="multiple of 64"):
         AppConfig(image_size=100)
+    with pytest.raises(ValueError, match="train_max_seconds"):
+        AppConfig(train_max_seconds=-1)
+
+
+def test_training_time_cap_reaches_the_session(app, models):
+    capped = AppConfig.from_env({"LITDEMO_APP_TRAIN_MAX_SECONDS": "1.5"}, image_size=256, pretrained=False,
+                                sample_frames=3, sample_height=64, sample_width=80)
+    h.open_sample(app, SYNTHETIC, TOUR, capped, models)
+    assert app.lit.config.max_train_seconds == 1.5
+    h.open_sample(app, SYNTHETIC, TOUR, CFG, models)   # 0 = no cap, the paper's schedule
+    assert app.lit.config.max_train_seconds is None
 
 
 def test_build_demo_wires_every_view():

@@ -41,6 +41,9 @@ class AppConfig:
     # Training steps for the first / later corrections (paper: 100 / 20); fewer make a CPU tour snappier.
     train_steps_first: int = 100
     train_steps_later: int = 20
+    # Wall-clock cap on one correction's training in seconds (0: none, the paper's schedule). On a
+    # CPU at 1024 px that schedule takes ~10 s per correction; a cap of 1-2 s keeps the page responsive.
+    train_max_seconds: float = 0.0
     # Simulated user: a frame whose IoU with the ground truth reaches this is fine (the paper's tau).
     simulate_iou_threshold: float = 0.5
 
@@ -54,6 +57,8 @@ class AppConfig:
                      "concurrency_limit", "session_ttl_s", "train_steps_first", "train_steps_later", "sample_frames", "sample_height", "sample_width"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0 (got {getattr(self, name)}).")
+        if self.train_max_seconds < 0:
+            raise ValueError(f"train_max_seconds must be >= 0, 0 meaning no cap (got {self.train_max_seconds}).")
         if not 0.0 < self.simulate_iou_threshold <= 1.0:
             raise ValueError(f"simulate_iou_threshold must be in (0, 1] (got {self.simulate_iou_threshold}).")
 

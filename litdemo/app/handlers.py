@@ -77,7 +77,8 @@ def start(app: AppSession, video: Video, sample: Optional[VideoSample], choice: 
         raise UserError(f"The SAM2.1 '{choice.name}' weights could not be loaded: {str(err).splitlines()[0]} "
                         f"To try the app anyway, tick 'Untrained model (offline tour)' and load again; "
                         f"results are then labelled untrained.") from err
-    lit_cfg = LitConfig(mode=choice.mode, steps_first=cfg.train_steps_first, steps_later=cfg.train_steps_later)
+    lit_cfg = LitConfig(mode=choice.mode, steps_first=cfg.train_steps_first, steps_later=cfg.train_steps_later,
+                        max_train_seconds=cfg.train_max_seconds or None)
     app.lit = LitSession(predictor, video, lit_cfg)
     app.video, app.sample, app.choice = video, sample, choice
     app.frame, app.obj_id, app.objects, app.box_corner, app.simulation = 0, 1, [1], None, None

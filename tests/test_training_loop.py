@@ -1,0 +1,71 @@
+"""The LIT training loop's stopping rules and best-step bookkeeping, on one captured frame."""
+import pytest
+import torch
+
+from litdemo.adapters import make_adapted_decoder, trainable_state
+from litdemo.config import LitConfig
+from litdemo.decoder import EmptyPrompt, run_decoder
+from litdemo.session import LitSession
+from litdemo.training import TrainingSample, batch_iou, train_on_correction
+
+from conftest import moving_square
+
+
+@pytest.fixture(scope="module")
+def sample(predictor):
+    frames, masks = moving_square()
+    session = LitSession(predictor, frames, LitConfig(mode="lit-ft"))
+    session.prompt(0, 1, mask=masks[0])
+    for frame, _ in session.propagate():
+        if frame == 3:
+            break
+    return TrainingSample(3, session.captures.get(1, 3), session._decoder_target(masks[3]))
+
+
+def train(predictor, sample, **cfg):
+    cfg = LitConfig(**{"mode": "lit-ft", **cfg})
+    decoder = make_adapted_decoder(predictor.sam_mask_decoder, cfg)
+    curve = train_on_correction(decoder, EmptyPrompt(predictor), sample, [], cfg, first=True)
+    return decoder, curve
+
+
+def test_schedule_runs_out_and_the_last_update_is_scored(predictor, sample):
+    _, curve = train(predictor, sample, steps_first=3, early_stop_iou=1.0, early_stop_patience=100)
+    assert curve.stop_reason == "steps" and not curve.stopped_early
+    assert len(curve.loss) == len(curve.iou) == 4 and curve.updates == 3
+
+
+def test_time_cap_stops_after_one_update_when_tiny(predictor, sample):
+    _, curve = train(predictor, sample, max_train_seconds=1e-6, early_stop_iou=1.0)
+    assert curve.stop_reason == "time" and curve.stopped_early
+    assert curve.updates == 1   # one update always happens, then the cap ends training
+
+
+def test_time_cap_leaves_the_schedule_alone_when_generous(predictor, sample):
+    _, capped = train(predictor, sample, steps_first=4, early_stop_iou=1.0, early_stop_patience=100,
+                      max_train_seconds=3600.0)
+    assert capped.stop_reason == "steps" and capped.updates == 4
+
+
+def test_fit_stops_training_and_the_best_step_is_kept(predictor, sample):
+    decoder, curve = train(predictor, sample, early_stop_iou=0.9)
+    assert curve.stop_reason == "fit" and curve.iou[-1] >= 0.9
+    assert curve.best_step == len(curve.iou) - 1
+    prompt = EmptyPrompt(predictor)
+    with torch.no_grad():
+        kept = batch_iou(run_decoder(decoder, prompt, sample.inputs.to("cpu")), sample.target)
+    assert kept == pytest.approx(curve.iou[curve.best_step])
+
+
+def test_plateau_stops_and_restores_the_best_weights(predictor, sample):
+    # lr 0: the loss never improves, so patience ends training; the kept weights are step 0's.
+    decoder, curve = train(predictor, sample, lr_first=1e-12, early_stop_iou=1.0, early_stop_patience=3)
+    assert curve.stop_reason == "plateau" and curve.best_step == 0
+    fresh = make_adapted_decoder(predictor.sam_mask_decoder, LitConfig(mode="lit-ft"))
+    kept, base = trainable_state(decoder), trainable_state(fresh)
+    assert all(torch.equal(kept[k], base[k]) for k in base)
+
+
+def test_time_cap_must_be_positive():
+    with pytest.raises(ValueError, match="max_train_seconds"):
+        LitConfig(max_train_seconds=0)
