@@ -6,15 +6,17 @@
 
 Files, one concept each: config (settings), models (registry + build), classifier (zero-shot),
 adapter (peft LoRA placement, save/load), training (the per-correction loop), session (the
-public API), history (events, JSON), datasets + synthetic (image sources), bench (simulated
-user), plots (pictures), cli (`litdemo clip-bench`). See docs/clip.md.
+public API), history (events, JSON), datasets + hub_datasets + synthetic (image sources), bench
+(simulated user), plots (pictures), cli (`litdemo clip-bench`). See docs/clip.md.
 """
 from .bench import ClipBenchResult, run_clip_benchmark
 from .classifier import ZeroShotClassifier
 from .config import MODES, ClipLitConfig
 from .datasets import ClipDataset, load_dataset, make_stream
-from .errors import (ClassListError, DatasetLayoutError, UnknownImageError, UnknownLabelError,
-                     UnreadableImageError, WeightsUnavailableError)
+from .errors import (ClassListError, DatasetColumnError, DatasetLayoutError, DatasetUnavailableError,
+                     UnknownImageError, UnknownLabelError, UnreadableImageError, WeightsUnavailableError)
+from .hub_datasets import (HuggingFaceClipDataset, TorchvisionClipDataset, hf_dataset, torchvision_cars,
+                           torchvision_sun397)
 from .history import ClipCorrection, ClipHistory, ClipPrediction
 from .models import MODELS, build_classifier, build_clip, list_models
 from .session import ClipLitSession, ClipPlotData
@@ -23,8 +25,10 @@ from .training import TrainingCurve
 
 __all__ = [
     "ClipBenchResult", "run_clip_benchmark", "ZeroShotClassifier", "MODES", "ClipLitConfig", "ClipDataset",
-    "load_dataset", "make_stream", "ClassListError", "DatasetLayoutError", "UnknownImageError",
-    "UnknownLabelError", "UnreadableImageError", "WeightsUnavailableError", "ClipCorrection", "ClipHistory",
-    "ClipPrediction", "MODELS", "build_classifier", "build_clip", "list_models", "ClipLitSession",
-    "ClipPlotData", "SyntheticFineGrained", "near_duplicate", "TrainingCurve",
+    "load_dataset", "make_stream", "HuggingFaceClipDataset", "TorchvisionClipDataset", "hf_dataset",
+    "torchvision_cars", "torchvision_sun397", "ClassListError", "DatasetColumnError", "DatasetLayoutError",
+    "DatasetUnavailableError", "UnknownImageError", "UnknownLabelError", "UnreadableImageError",
+    "WeightsUnavailableError", "ClipCorrection", "ClipHistory", "ClipPrediction", "MODELS", "build_classifier",
+    "build_clip", "list_models", "ClipLitSession", "ClipPlotData", "SyntheticFineGrained", "near_duplicate",
+    "TrainingCurve",
 ]

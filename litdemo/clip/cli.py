@@ -2,6 +2,8 @@
 
     litdemo clip-bench --dataset synthetic --modes zero-shot lit-ft --seeds 0 1 2 --out runs/clip
     litdemo clip-bench --dataset cub --root data/CUB_200_2011 --model vit-b-16 --stream-length 40
+    litdemo clip-bench --dataset torchvision-cars --root data --model vit-b-16
+    litdemo clip-bench --dataset hf --root data/cub_parquet --split test --label-column label
 
 The lead's CLI calls `register_cli(subparsers)`; `python -m litdemo.clip.cli ...` works alone.
 """
@@ -19,9 +21,16 @@ from .models import MODELS
 def register_cli(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("clip-bench", help="simulated-user benchmark of LIT on CLIP (baseline vs LIT)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", default="synthetic", choices=DATASETS, help="dataset layout (default: synthetic)")
-    p.add_argument("--root", help="dataset folder (not needed for synthetic)")
-    p.add_argument("--split", default="test", choices=("train", "test", "all"))
+    p.add_argument("--dataset", default="synthetic", choices=DATASETS,
+                   help="dataset layout or source: synthetic, an on-disk layout (folder, cub, cars, sun397), "
+                        "torchvision's (torchvision-cars, torchvision-sun397) or Hugging Face datasets (hf) "
+                        "(default: synthetic)")
+    p.add_argument("--root", help="dataset folder (not needed for synthetic); for hf a Hub name (org/name), "
+                                  "a local data folder or a save_to_disk folder")
+    p.add_argument("--split", default="test",
+                   help="train | test | all (default: test); for hf any split the dataset has, e.g. validation")
+    p.add_argument("--image-column", help="hf only: the image column (default: the one Image feature)")
+    p.add_argument("--label-column", help="hf only: the label column (default: the one ClassLabel feature)")
     p.add_argument("--model", default="tiny-untrained", choices=list(MODELS),
                    help="registry model; *-untrained ones have random weights (default: tiny-untrained)")
     p.add_argument("--weights", dest="weights_path", help="local open_clip checkpoint file for --model")
@@ -60,9 +69,7 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    kwargs = {"num_classes": args.num_classes, "images_per_class": args.images_per_class} \
-        if args.dataset == "synthetic" else {}
-    ds = load_dataset(args.dataset, args.root, split=args.split, **kwargs)
+    ds = load_dataset(args.dataset, args.root, split=args.split, **_dataset_options(args))
     config = ClipLitConfig(lr=args.lr, max_steps=args.max_steps, replay_size=args.replay_size,
                            lora_rank=args.lora_rank, lora_alpha=args.lora_alpha,
                            lora_encoders=tuple(args.lora_encoders), lora_projections=(args.lora_projection,),
@@ -77,6 +84,14 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.out:
         print(f"wrote {args.out}/results.csv, results.json, results.md and PNG plots")
     return 0
+
+
+def _dataset_options(args: argparse.Namespace) -> dict:
+    if args.dataset == "synthetic":
+        return {"num_classes": args.num_classes, "images_per_class": args.images_per_class}
+    # Only what was given, so a column option on a dataset without columns gets load_dataset's clear error.
+    columns = {"image_column": args.image_column, "label_column": args.label_column}
+    return {k: v for k, v in columns.items() if v is not None}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -5,8 +5,12 @@
     load_dataset("cub", root)                       # CUB-200-2011 as distributed (images.txt, ...)
     load_dataset("cars", root)                      # Stanford Cars: CoOp split JSON or devkit .mat
     load_dataset("sun397", root)                    # SUN397: CoOp split JSON or ClassName.txt
+    load_dataset("torchvision-cars", root)          # through torchvision.datasets.StanfordCars
+    load_dataset("torchvision-sun397", root)        # through torchvision.datasets.SUN397
+    load_dataset("hf", "org/name" or folder)        # Hugging Face datasets: Hub, data or save_to_disk folder
 
-CLIP-LoRA evaluates Cars and SUN397 on CoOp's splits (https://github.com/KaiyangZhou/CoOp,
+The last three live in hub_datasets.py (torchvision has no CUB; Hub copies of all three go
+through "hf"). CLIP-LoRA evaluates Cars and SUN397 on CoOp's splits (https://github.com/KaiyangZhou/CoOp,
 DATASETS.md), so those JSON files are read first when present. A missing file gives an error
 that names it. Images are read lazily, one at a time.
 """
@@ -25,7 +29,7 @@ from .errors import DatasetLayoutError
 from .images import read_image
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-DATASETS = ("synthetic", "folder", "cub", "cars", "sun397")
+DATASETS = ("synthetic", "folder", "cub", "cars", "sun397", "torchvision-cars", "torchvision-sun397", "hf")
 
 
 class ClipDataset:
@@ -183,17 +187,29 @@ def sun397(root: Union[str, os.PathLike], split: str = "test") -> ClipDataset:
 
 
 def load_dataset(name: str, root: Optional[Union[str, os.PathLike]] = None, *, split: str = "test",
-                 **synthetic_kwargs) -> ClipDataset:
-    """A dataset by short name (DATASETS). Real ones need `root`; 'synthetic' takes
-    num_classes / images_per_class / image_size / seed."""
+                 **options) -> ClipDataset:
+    """A dataset by short name (DATASETS). Real ones need `root` (for 'hf': a Hub name, a local
+    folder or a loaded `datasets.Dataset`). Options: 'synthetic' takes num_classes /
+    images_per_class / image_size / seed; 'hf' takes image_column / label_column / cache_dir /
+    templates; the others take none."""
     if name == "synthetic":
         from .synthetic import SyntheticFineGrained   # synthetic.py builds on ClipDataset
 
-        return SyntheticFineGrained(**synthetic_kwargs)
+        return SyntheticFineGrained(**options)
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; available: {', '.join(DATASETS)}.")
     if root is None:
-        raise ValueError(f"dataset {name!r} needs root=<folder> (CLI: --root); only 'synthetic' needs no files.")
+        what = "a Hugging Face Hub name or local folder" if name == "hf" else "<folder>"
+        raise ValueError(f"dataset {name!r} needs root={what} (CLI: --root); only 'synthetic' needs no files.")
+    from . import hub_datasets   # imports this module: load it late
+
+    if name == "hf":
+        return hub_datasets.hf_dataset(root, split=split, **options)
+    if options:
+        raise ValueError(f"dataset {name!r} takes no options (got {', '.join(options)}); "
+                         "they are for 'synthetic' or 'hf'.")
     if name == "folder":
         return image_folder(root)
-    return {"cub": cub, "cars": stanford_cars, "sun397": sun397}[name](root, split=split)
+    loaders = {"cub": cub, "cars": stanford_cars, "sun397": sun397, "torchvision-cars": hub_datasets.torchvision_cars,
+               "torchvision-sun397": hub_datasets.torchvision_sun397}
+    return loaders[name](root, split=split)

@@ -22,6 +22,14 @@ class DatasetLayoutError(FileNotFoundError):
     """A dataset folder that lacks a file its layout needs."""
 
 
+class DatasetColumnError(ValueError):
+    """A Hugging Face dataset whose image or label column cannot be found or used."""
+
+
+class DatasetUnavailableError(RuntimeError):
+    """A Hugging Face Hub dataset that could not be fetched (no network, wrong name, no access)."""
+
+
 class WeightsUnavailableError(RuntimeError):
     """Pretrained weights that could not be fetched or read (no network, wrong path)."""
 
