@@ -18,7 +18,7 @@ from peft.tuners.lora import LoraLayer
 from safetensors.torch import load_file, save_file
 
 from .config import LitConfig
-from .datasets.base import atomic_dir
+from .files import atomic_dir
 
 # The decoder's own projections that feed features in, not through, the transformer: SAM2 calls
 # them in `forward_image`, so they never see a gradient from the decoder's forward pass.

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -26,6 +25,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from .datasets import DatasetError, VideoSample, iter_videos, list_sequences
+from .files import atomic_dir
 from .methods import BASELINE, METHODS, check_methods, method_config
 from .simulated_user import ObjectRun, ProtocolConfig, run_simulated_user
 
@@ -169,14 +169,12 @@ class BenchmarkResult:
         from .plots import plot_cumulative_corrections, plot_suggestion_iou, plot_timeline, plot_training_curves
 
         folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         seed = min(r.seed for r in self.runs)
         runs = [r for r in self.runs if r.seed == seed]
         by_video: dict[str, list[ObjectRun]] = {}
         for r in sorted(runs, key=_run_order(self.methods)):
             by_video.setdefault(r.video, []).append(r)
-        try:
+        with atomic_dir(folder, overwrite=True) as tmp:
             for video, vruns in by_video.items():
                 name = _safe(video)
                 for obj in sorted({r.obj_id for r in vruns}):
@@ -197,12 +195,6 @@ class BenchmarkResult:
                 fig = plot_cumulative_corrections({m: v.tolist() for m, v in per_method.items()},
                                                   title=f"cumulative corrections, {video} (seed {seed})")
                 _save(fig, tmp / f"cumulative_{name}.png")
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return sorted(folder.glob("*.png"))
 
     def save(self, out: Union[str, Path], plots: bool = True) -> dict[str, Path]:

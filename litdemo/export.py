@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from .adapters import save_adapter
-from .datasets.base import atomic_dir
+from .files import atomic_dir
 from .plots import davis_palette, overlay_masks
 
 if TYPE_CHECKING:

@@ -6,8 +6,10 @@ workers and in CI), and Gradio's `gr.Plot`, Jupyter and `fig.savefig` all accept
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -15,9 +17,14 @@ from matplotlib.ticker import MaxNLocator
 
 from .datasets.base import davis_palette
 
+if TYPE_CHECKING:
+    from .history import Event
+
 __all__ = [
-    "FRAME_STATES", "davis_palette", "overlay_masks", "plot_cumulative_corrections",
-    "plot_suggestion_iou", "plot_timeline", "plot_training_curves",
+    "FRAME_STATES", "TIMELINE_COLOURS", "annotated_frame", "davis_palette", "feature_pca_image", "frame_states",
+    "overlay_masks",
+    "plot_cumulative_corrections", "plot_suggestion_iou", "plot_timeline", "plot_training_curves",
+    "timeline_cell", "timeline_strip",
 ]
 
 # What the simulated (or real) user did on each frame, and how the timeline draws it.
@@ -122,7 +129,10 @@ def plot_suggestion_iou(values: Sequence[float], tau: float | Sequence[float] = 
     ax.plot(np.arange(1, values.size + 1), values, marker="o", color="#1f77b4", label="suggestion IoU")
     for th in np.atleast_1d(tau):
         ax.axhline(th, linestyle="--", color="#7f7f7f", linewidth=1)
-        ax.text(0.5, th, f" tau={th:g}", va="bottom", color="#7f7f7f")
+        # x in axes fraction, y in data: the label sits at the left edge of the plot whatever the
+        # x range (at data x=0.5 it fell outside the axes, and with 0 or 1 values so far out
+        # that tight_layout gave up with a warning)
+        ax.text(0.0, th, f" tau={th:g}", va="bottom", color="#7f7f7f", transform=ax.get_yaxis_transform())
     ax.set(xlabel="correction #", ylabel="IoU with ground truth", ylim=(0, 1.02), title=title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -150,6 +160,107 @@ def overlay_masks(frame: np.ndarray, masks: Mapping[int, np.ndarray], alpha: flo
         colour = palette[int(obj_id) % 256].astype(np.float32)
         out[mask] = (1 - alpha) * out[mask] + alpha * colour
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------- the live view: annotated frame and timeline strip
+# Plain (H, W, 3) uint8 images (numpy + OpenCV), drawn by the app and by notebook 03 from a
+# session's history. Live timeline states, in the order they win when several objects disagree on a frame (the
+# benchmark's per-method timeline above uses FRAME_STATES instead: it judges against ground truth).
+TIMELINE_COLOURS: dict[str, tuple[int, int, int]] = {
+    "corrected": (214, 39, 40),    # you corrected this frame: the LoRA learned from it
+    "accepted": (44, 160, 44),     # you accepted the LoRA's suggestion as is
+    "prompted": (31, 119, 180),    # the object was started here (clicks / box)
+    "tracked": (199, 215, 232),    # SAM2 tracked it, left as is
+    "not tracked": (245, 245, 245),
+}
+TIMELINE_CELL_MIN = 6      # px per frame at least, so a mark is a target a mouse can hit
+TIMELINE_WIDTH = 960       # px the strip aims for
+TIMELINE_HEIGHT = 36       # px of coloured cells; the current frame gets a marker below
+
+
+def frame_states(num_frames: int, events: Iterable[Event], tracked: Iterable[int]) -> list[str]:
+    """One TIMELINE_COLOURS key per frame, from the history and the frames tracking reached."""
+    states = ["not tracked"] * num_frames
+    for t in tracked:
+        states[t] = "tracked"
+    rank = {s: i for i, s in enumerate(TIMELINE_COLOURS)}
+    for e in events:
+        state = {"correction": "corrected", "accepted": "accepted", "prompt": "prompted"}[e.kind]
+        if rank[state] < rank[states[e.frame_idx]]:
+            states[e.frame_idx] = state
+    return states
+
+
+def timeline_cell(num_frames: int) -> int:
+    """Pixel width of one frame's cell in the timeline strip."""
+    return max(TIMELINE_CELL_MIN, TIMELINE_WIDTH // max(num_frames, 1))
+
+
+def timeline_strip(states: Sequence[str], current: int) -> np.ndarray:
+    """(TIMELINE_HEIGHT + 8, T * cell, 3) uint8: a coloured cell per frame, a marker under `current`.
+
+    Frame t covers columns [t * cell, (t + 1) * cell), so a click at column x means frame x // cell.
+    """
+    cell = timeline_cell(len(states))
+    img = np.full((TIMELINE_HEIGHT + 8, len(states) * cell, 3), 255, np.uint8)
+    for t, state in enumerate(states):
+        x0 = t * cell
+        img[:TIMELINE_HEIGHT, x0:x0 + cell] = TIMELINE_COLOURS[state]
+        if cell >= 8:  # a 1 px gap keeps neighbouring frames apart when there is room
+            img[:TIMELINE_HEIGHT, x0 + cell - 1] = 255
+    if 0 <= current < len(states):
+        img[TIMELINE_HEIGHT + 2:, current * cell:(current + 1) * cell] = (0, 0, 0)
+    return img
+
+
+def annotated_frame(frame: np.ndarray, masks: Mapping[int, np.ndarray], clicks: Sequence[Sequence[float]] = (),
+                    boxes: Sequence[Sequence[float]] = (), corner: Sequence[float] | None = None,
+                    suggestion: np.ndarray | None = None) -> np.ndarray:
+    """(H, W, 3) uint8: masks blended in, clicks as dots (green +, red -), boxes, the LoRA's suggestion outlined."""
+    img = overlay_masks(frame, masks)
+    h, w = img.shape[:2]
+    radius = max(2, round(min(h, w) / 60))
+    if suggestion is not None and suggestion.any():
+        contours, _ = cv2.findContours(suggestion.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(img, contours, -1, (0, 0, 0), max(2, radius // 2 + 1))
+        cv2.drawContours(img, contours, -1, (255, 255, 255), max(1, radius // 2))
+    for x0, y0, x1, y1 in boxes:
+        cv2.rectangle(img, (round(x0), round(y0)), (round(x1), round(y1)), (255, 215, 0), max(1, radius // 2))
+    for x, y, label in clicks:
+        colour = (0, 200, 0) if int(label) == 1 else (230, 0, 0)
+        cv2.circle(img, (round(x), round(y)), radius + 1, (255, 255, 255), -1)
+        cv2.circle(img, (round(x), round(y)), radius, colour, -1)
+    if corner is not None:
+        cx, cy = round(corner[0]), round(corner[1])
+        cv2.drawMarker(img, (cx, cy), (255, 215, 0), cv2.MARKER_CROSS, 4 * radius, max(1, radius // 2))
+    return img
+
+
+def feature_pca_image(features) -> np.ndarray:
+    """A feature map as a picture: its channels projected onto their first 3 principal components
+    (red, green, blue), each stretched to 0..255. Pixels with similar features get similar colours.
+
+    features: (1, C, h, w) or (C, h, w), a torch tensor (any device or dtype) or an array.
+    Returns (h, w, 3) uint8. Deterministic: each component's sign is fixed (its largest loading
+    is positive), so the colours do not flip between runs or linear algebra libraries.
+    """
+    if hasattr(features, "detach"):  # a torch tensor; plots does not import torch
+        features = features.detach().float().cpu().numpy()
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim == 4 and f.shape[0] == 1:
+        f = f[0]
+    if f.ndim != 3:
+        raise ValueError(f"features must be (1, C, h, w) or (C, h, w), got shape {tuple(np.shape(features))}")
+    channels, h, w = f.shape
+    f = f.reshape(channels, h * w).T  # (h*w, C)
+    f = f - f.mean(0)
+    _, _, vt = np.linalg.svd(f, full_matrices=False)
+    vt = vt[:3]
+    vt = vt * np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(1)])[:, None]
+    rgb = np.zeros((h * w, 3))
+    rgb[:, :len(vt)] = f @ vt.T  # fewer than 3 channels: the missing components stay black
+    rgb = (rgb - rgb.min(0)) / np.maximum(np.ptp(rgb, 0), 1e-12)
+    return np.rint(rgb * 255).astype(np.uint8).reshape(h, w, 3)
 
 
 def _shades(n: int) -> list[tuple[float, float, float, float]]:

@@ -7,7 +7,6 @@ import logging
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from litdemo.clip import DatasetLayoutError, load_dataset, make_stream, run_clip_benchmark
@@ -17,13 +16,7 @@ from litdemo.clip.plots import confusion_matrix
 logging.getLogger().setLevel(logging.ERROR)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models gain nothing from threads; on busy shared cores 1 thread is far faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def test_lit_full_finetune_needs_fewer_corrections_than_zero_shot_on_untrained_clip(tmp_path):

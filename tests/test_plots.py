@@ -1,14 +1,18 @@
 """Plots return Figures with the data drawn in them; overlay and palette are exact."""
 import io
+import subprocess
+import sys
+import warnings
 
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from litdemo.plots import (
-    FRAME_STATES, davis_palette, overlay_masks, plot_cumulative_corrections, plot_suggestion_iou,
-    plot_timeline, plot_training_curves,
+    FRAME_STATES, davis_palette, feature_pca_image, overlay_masks, plot_cumulative_corrections,
+    plot_suggestion_iou, plot_timeline, plot_training_curves,
 )
 
 
@@ -110,3 +114,48 @@ def test_suggestion_iou_plot_has_values_and_thresholds():
     assert list(data_line.get_ydata()) == [0.2, 0.45, 0.8]
     assert list(tau_line.get_ydata()) == [0.5, 0.5]
     assert len(png_bytes(fig)) > 1000
+
+
+@pytest.mark.parametrize("values", [[], [0.6], [0.2, 0.45, 0.8]])
+def test_suggestion_iou_plot_lays_out_without_warnings_and_keeps_tau_labels_inside(values):
+    # The tau labels used to sit at data x=0.5, outside the axes; with 0 or 1 values so far out that
+    # tight_layout gave up with "Tight layout not applied" (a UserWarning).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_suggestion_iou(values, tau=(0.5, 0.7))
+        png_bytes(fig)
+    ax = fig.axes[0]
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    box = ax.get_window_extent(renderer)
+    assert [t.get_text() for t in ax.texts] == [" tau=0.5", " tau=0.7"]
+    for text in ax.texts:
+        extent = text.get_window_extent(renderer)
+        assert box.x0 - 1 <= extent.x0 and extent.x1 <= box.x1 + 1, f"{text.get_text()!r} drawn outside the axes"
+
+
+def test_feature_pca_image_is_uint8_rgb_deterministic_and_groups_alike_pixels():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(1, 16, 6, 7)).astype(np.float32)
+    features[0, :, :3, :] += 5 * rng.normal(size=(16, 1, 1))  # top half: one feature vector, plus noise
+    img = feature_pca_image(features)
+    assert img.shape == (6, 7, 3) and img.dtype == np.uint8
+    assert img.min() == 0 and img.max() == 255  # each component stretched to the full range
+    assert np.array_equal(img, feature_pca_image(features))  # deterministic
+    assert np.array_equal(img, feature_pca_image(features[0]))  # (C, h, w) works too
+    # the first component separates the two halves: all top pixels on one side of all bottom ones
+    top, bottom = img[:3, :, 0].astype(int), img[3:, :, 0].astype(int)
+    assert top.min() > bottom.max() or top.max() < bottom.min()
+    # a torch tensor (as SAM2's decoder inputs are) gives the same picture
+    torch = pytest.importorskip("torch")
+    assert np.array_equal(img, feature_pca_image(torch.from_numpy(features)))
+    with pytest.raises(ValueError, match="shape"):
+        feature_pca_image(np.zeros((2, 16, 6, 7)))
+
+
+def test_plots_import_without_gradio():
+    # notebook 03 draws the live view with these helpers; importing them must not pull in the app
+    code = ("import sys; from litdemo.plots import TIMELINE_COLOURS, annotated_frame, frame_states, "
+            "timeline_strip; assert 'gradio' not in sys.modules, 'litdemo.plots imported gradio'")
+    subprocess.run([sys.executable, "-c", code], check=True)

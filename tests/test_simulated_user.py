@@ -10,15 +10,7 @@ from litdemo.metrics import iou
 from litdemo.simulated_user import ObjectRun, ProtocolConfig, run_protocol, run_simulated_user
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One thread: on the shared 2-core test machine torch's default oversubscribes (~10x slower)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def square_sample(num_frames=10, annotated=None):

@@ -17,8 +17,6 @@ peft docs: https://huggingface.co/docs/peft/developer_guides/lora#targeting-nn-p
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Union
 
@@ -28,6 +26,7 @@ from peft.tuners.tuners_utils import BaseTunerLayer
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..files import atomic_dir
 from .config import ClipLitConfig
 
 ADAPTER_NAME = "default"
@@ -103,17 +102,10 @@ def save_adapter(model: nn.Module, directory: Union[str, os.PathLike]) -> Path:
     if not has_lora(model):
         raise ValueError("the model has no LoRA adapter to save; use mode 'lit-lora' (add_lora) first.")
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    with atomic_dir(directory, overwrite=True) as tmp:
         model.peft_config[ADAPTER_NAME].save_pretrained(str(tmp))
         weights = {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()}
         save_file(weights, str(tmp / WEIGHTS_FILE))
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(tmp, directory)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return directory
 
 

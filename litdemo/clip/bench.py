@@ -16,8 +16,6 @@ import csv
 import io
 import json
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
+from ..files import atomic_dir
 from .classifier import ZeroShotClassifier
 from .config import MODES, ClipLitConfig
 from .datasets import ClipDataset, load_dataset, make_stream
@@ -111,19 +110,12 @@ class ClipBenchResult:
         """results.csv / .json / .md and one PNG per figure, written to a temporary folder that is
         renamed into place: out_dir holds a complete result or nothing new."""
         out_dir = Path(out_dir)
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-        try:
+        with atomic_dir(out_dir, overwrite=True) as tmp:
             (tmp / "results.csv").write_text(self.to_csv())
             (tmp / "results.json").write_text(self.to_json())
             (tmp / "results.md").write_text(self.to_markdown())
             for name, fig in self.figures().items():
                 fig.savefig(tmp / f"{name}.png")
-            if out_dir.exists():
-                shutil.rmtree(out_dir)
-            os.replace(tmp, out_dir)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         return {p.name: p for p in sorted(out_dir.iterdir())}
 
 

@@ -13,14 +13,9 @@ Conventions (the same for all datasets):
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -262,24 +257,3 @@ def finish_sample(name: str, frames: list[np.ndarray], gt: dict[int, dict[int, n
             "check the annotation files, or raise max_frames if the objects appear later"
         )
     return VideoSample(name=name, frames=np.stack(frames), gt=gt, fps=fps)
-
-
-@contextmanager
-def atomic_dir(final: Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temp folder next to `final`; rename it into place only if the block succeeds.
-
-    A crash half-way leaves no half-written sequence behind for a later loader to trip on.
-    """
-    final = Path(final)
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"{final} already exists; pass overwrite=True to replace it")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        yield tmp
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -24,10 +24,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ..files import atomic_dir
 from .base import (
     DatasetError,
     VideoSample,
-    atomic_dir,
     binary_from_grey,
     check_no_missing_frames,
     davis_palette,

@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..files import atomic_dir
 from .base import (
     DatasetError,
     VideoSample,
-    atomic_dir,
     check_no_missing_frames,
     finish_sample,
     read_frames,
