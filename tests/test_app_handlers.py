@@ -74,8 +74,11 @@ def test_full_workflow_click_propagate_correct_accept_export_import(app, models,
     views = list(h.correct_and_continue(app))
     first = views[0]
     assert len(app.lit.history.corrections()) == 1
-    steps = len(app.lit.history.corrections()[0].train_curve["loss"])
+    curve = app.lit.history.corrections()[0].train_curve
+    steps = len(curve["loss"])
     assert 1 <= steps <= CFG.train_steps_first + 1  # + the score after the last update
+    assert f"last update: {steps - 1} steps in" in first["status"]
+    assert f"batch IoU {curve['iou'][curve['best_step']]:.2f}" in first["status"]
     loss_line = first["training_plot"].axes[0].lines[0]
     assert len(loss_line.get_xdata()) == steps
     assert cell_colour(views[-1]["timeline"], 1, 3) == render.TIMELINE_COLOURS["corrected"]

@@ -408,7 +408,23 @@ def status_markdown(app: AppSession) -> str:
             f"**Video:** {v.name}, {v.num_frames} frames, {v.width}x{v.height}{notes}"
             f"{' · has ground truth' if app.sample is not None else ''}  \n"
             f"**So far:** {len(lit.obj_ids)} object(s), {len(h.corrections())} correction(s), "
-            f"{len(h.accepted())} accepted suggestion(s)")
+            f"{len(h.accepted())} accepted suggestion(s){_last_update(h)}")
+
+
+# How the training loop's stop reasons read to a person.
+_STOP_WORDS = {"fit": "fits the correction", "plateau": "loss stopped improving", "time": "time cap reached",
+               "steps": "all steps run"}
+
+
+def _last_update(history) -> str:
+    """' · last update: 37 steps in 1.2 s (fits the correction), batch IoU 0.98', or ''."""
+    curves = [e.train_curve for e in history.corrections() if e.train_curve]
+    if not curves:
+        return ""
+    c = curves[-1]
+    why = _STOP_WORDS.get(c.get("stop_reason", ""), "")
+    return (f" · last update: {max(0, len(c['loss']) - 1)} steps in {c['seconds']:.1f} s"
+            f"{f' ({why})' if why else ''}, batch IoU {c['iou'][c['best_step']]:.2f}")
 
 
 def _objects_view(app: AppSession) -> dict:
