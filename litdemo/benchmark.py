@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from .datasets import DatasetError, VideoSample, iter_videos, list_sequences
-from .files import atomic_dir
+from .files import atomic_dir, atomic_file, write_text_atomically
 from .methods import BASELINE, METHODS, check_methods, method_config
 from .simulated_user import ObjectRun, ProtocolConfig, run_simulated_user
 
@@ -140,12 +139,11 @@ class BenchmarkResult:
         if not rows:
             raise BenchmarkError("no runs to write; the benchmark produced nothing.")
 
-        def write(tmp):
-            with open(tmp, "w", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(rows)
-        return _atomic_write(Path(path), write)
+        with atomic_file(path) as tmp, open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return Path(path)
 
     def to_dict(self) -> dict:
         return {"format": "litdemo-benchmark", "version": 1, "settings": self.settings, "methods": list(self.methods),
@@ -153,8 +151,7 @@ class BenchmarkResult:
                 "runs": [r.to_dict() for r in sorted(self.runs, key=_run_order(self.methods))]}
 
     def to_json(self, path: Union[str, Path]) -> Path:
-        text = json.dumps(self.to_dict(), indent=1)
-        return _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
+        return write_text_atomically(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def from_json(cls, path: Union[str, Path]) -> "BenchmarkResult":
@@ -202,7 +199,7 @@ class BenchmarkResult:
         out = Path(out)
         written = {"json": self.to_json(out / "results.json"), "csv": self.to_csv(out / "results.csv")}
         table = self.to_markdown() + "\n\nPer seed:\n\n" + self.to_markdown(by_seed=True) + "\n"
-        written["markdown"] = _atomic_write(out / "table.md", lambda tmp: Path(tmp).write_text(table))
+        written["markdown"] = write_text_atomically(out / "table.md", table)
         if plots:
             self.write_plots(out / "plots")
             written["plots"] = out / "plots"
@@ -518,22 +515,7 @@ def _read_json(path: Path, what: str) -> dict:
 
 
 def _write_json(path: Path, data) -> Path:
-    text = json.dumps(data)
-    return _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-
-
-def _atomic_write(path: Path, write) -> Path:
-    """Call write(tmp) on a temp file next to `path`, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomically(path, json.dumps(data))
 
 
 # ------------------------------------------------------------------------------------ small helpers

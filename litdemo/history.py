@@ -6,13 +6,14 @@ A history is plain data: it exports to JSON and loads back unchanged, and it hol
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
+
+from .files import write_text_atomically
 
 EVENT_KINDS = ("prompt", "correction", "accepted")
 SOURCES = ("clicks", "box", "mask", "suggestion")
@@ -100,12 +101,8 @@ class History:
                    events=[Event(**e) for e in data.get("events", [])])
 
     def save(self, path: Union[str, Path]) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict()))
-        os.replace(tmp, path)
-        return path
+        """Write JSON through a temporary file renamed into place (never half a file)."""
+        return write_text_atomically(path, json.dumps(self.to_dict()))
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "History":

@@ -20,6 +20,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from .files import atomic_file
 from .predictor import LitVideoPredictor
 
 # Where a user can drop checkpoints so nothing needs the network: $LITDEMO_CHECKPOINT_DIR/<file>.
@@ -179,12 +180,9 @@ def load_checkpoint(model: torch.nn.Module, path: Union[str, Path]) -> None:
 
 def save_checkpoint(model: torch.nn.Module, path: Union[str, Path]) -> Path:
     """Write `model` in sam2's checkpoint format (used by tests and for fine-tuned models)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"model": model.state_dict()}, tmp)
-    os.replace(tmp, path)
-    return path
+    with atomic_file(path) as tmp:
+        torch.save({"model": model.state_dict()}, tmp)
+    return Path(path)
 
 
 def _ensure_hydra() -> None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
+from ..files import write_text_atomically
 from .training import TrainingCurve
 
 FORMAT_VERSION = 1
@@ -119,17 +119,7 @@ class ClipHistory:
 
     def save(self, path: Union[str, os.PathLike]) -> Path:
         """Write JSON through a temporary file renamed into place (never half a file)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(self.to_json())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return path
+        return write_text_atomically(path, self.to_json())
 
     @classmethod
     def load(cls, path: Union[str, os.PathLike]) -> "ClipHistory":
