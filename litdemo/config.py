@@ -51,6 +51,13 @@ class LitConfig:
     # SAM2's own object-score BCE (its training weight is 1) so the score agrees with the corrected
     # mask; set 0 to train the mask loss alone.
     object_score_weight: float = 1.0
+    # SAM2 tracks with 3 candidate masks and shows the one its IoU head rates best. True: the mask
+    # loss trains all candidates on the corrected mask, so the shown mask is right whichever one
+    # the IoU head picks; False: only the shown one (the paper is silent). None: True for lit-ft,
+    # False for lit-lora. Why: training the whole decoder also moves the IoU head's pick; on an
+    # untrained decoder it moved mid-training to an untouched candidate, the loss jumped back up,
+    # early stopping ended training and nothing useful was kept (LIT-FT then never helped).
+    train_all_candidates: Optional[bool] = None
     # Early stopping: stop once the training batch reaches this mean IoU ...
     early_stop_iou: float = 0.98
     # ... or when the loss has not improved for this many steps. The best step (by IoU) is kept.
@@ -98,6 +105,13 @@ class LitConfig:
         if self.capture_dtype not in ("float16", "bfloat16", "float32"):
             raise ValueError("capture_dtype must be 'float16', 'bfloat16' or 'float32'.")
         self.lora_targets = tuple(self.lora_targets)
+
+    @property
+    def trains_all_candidates(self) -> bool:
+        """`train_all_candidates` resolved for this mode (None: only lit-ft trains all candidates)."""
+        if self.train_all_candidates is None:
+            return self.mode == "lit-ft"
+        return bool(self.train_all_candidates)
 
     @property
     def learns(self) -> bool:

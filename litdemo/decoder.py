@@ -41,6 +41,9 @@ class DecoderOutput:
     mask_logits: torch.Tensor   # (B, 1, S/4, S/4) logits of the mask SAM2 would keep (before object gating)
     object_score: torch.Tensor  # (B, 1) object-present logit; SAM2 blanks the mask when it is <= 0
     iou_pred: torch.Tensor      # (B,) the decoder's own quality estimate of that mask
+    # (B, M, S/4, S/4) logits of every candidate the decoder produced (M = 3 with multimask output),
+    # among which SAM2 picks the shown one by predicted IoU; None where only one mask is known.
+    candidates: Optional[torch.Tensor] = None
 
     def binary(self) -> torch.Tensor:
         """(B, 1, S/4, S/4) bool: the mask SAM2 would show, object gating included."""
@@ -127,7 +130,8 @@ def run_decoder(decoder: torch.nn.Module, prompt: EmptyPrompt, inputs: DecoderIn
     )  # masks: (B, M, S/4, S/4), ious: (B, M)
     best = ious.argmax(dim=1)
     rows = torch.arange(batch, device=masks.device)
-    return DecoderOutput(masks[rows, best].unsqueeze(1).float(), object_score.float(), ious[rows, best])
+    return DecoderOutput(masks[rows, best].unsqueeze(1).float(), object_score.float(), ious[rows, best],
+                         candidates=masks.float())
 
 
 def to_video_mask(out: DecoderOutput, height: int, width: int) -> torch.Tensor:

@@ -70,9 +70,19 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def lit_loss(out, target: torch.Tensor, cfg: LitConfig) -> torch.Tensor:
-    """20 x focal + 1 x dice on the mask, plus SAM2's object-score BCE (see LitConfig)."""
-    loss = cfg.focal_weight * sigmoid_focal_loss(out.mask_logits, target, cfg.focal_alpha, cfg.focal_gamma)
-    loss = loss + cfg.dice_weight * dice_loss(out.mask_logits, target)
+    """20 x focal + 1 x dice on the mask, plus SAM2's object-score BCE (see LitConfig).
+
+    The mask terms score the shown mask, or the mean over every candidate mask when
+    `cfg.trains_all_candidates` (see LitConfig.train_all_candidates).
+    """
+    logits, targets = out.mask_logits, target
+    if cfg.trains_all_candidates and out.candidates is not None:
+        num = out.candidates.shape[1]
+        logits = out.candidates.flatten(0, 1).unsqueeze(1)   # (B*M, 1, h, w)
+        targets = target.repeat_interleave(num, dim=0)       # (B*M, 1, h, w)
+    mask_loss = cfg.focal_weight * sigmoid_focal_loss(logits, targets, cfg.focal_alpha, cfg.focal_gamma)
+    mask_loss = mask_loss + cfg.dice_weight * dice_loss(logits, targets)
+    loss = mask_loss.view(target.shape[0], -1).mean(1)      # (B,): candidates averaged per sample
     if cfg.object_score_weight > 0:
         present = (target.flatten(1).amax(1, keepdim=True) > 0).float()  # (B, 1)
         loss = loss + cfg.object_score_weight * F.binary_cross_entropy_with_logits(

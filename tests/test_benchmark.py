@@ -67,6 +67,16 @@ def test_lit_ft_needs_far_fewer_corrections_than_sam2_on_davis(davis_root, tmp_p
     assert {r.num_frames for r in result.runs} == {16}
 
 
+def test_lit_ft_does_not_collapse_when_the_iou_head_switches_candidates(davis_root, tmp_path):
+    # blackswan, seed 1: training only the shown candidate let the untrained IoU head switch to an
+    # untouched one mid-training; the first update then kept nothing useful and every judged frame
+    # (15 of 15) needed a correction. Training all candidates (lit-ft's default) fixes it.
+    result = run_benchmark("davis", root=davis_root, methods=("lit-ft",), sequences=["blackswan"], seeds=(1,),
+                           stride=2, max_frames=16, max_side=128, out=tmp_path, plots=False, **TINY)
+    run = result.runs[0]
+    assert run.corrections <= 7, f"lit-ft needed {run.corrections} corrections of 15"
+
+
 def test_rerun_skips_finished_runs_and_recomputes_only_a_deleted_one(synthetic_out):
     out, first = synthetic_out
     again = run_benchmark("synthetic", methods=("sam2", "lit-ft"), sequences=["synthetic-0"], out=out, seeds=SEEDS,

@@ -69,3 +69,19 @@ def test_plateau_stops_and_restores_the_best_weights(predictor, sample):
 def test_time_cap_must_be_positive():
     with pytest.raises(ValueError, match="max_train_seconds"):
         LitConfig(max_train_seconds=0)
+
+
+def test_lit_ft_trains_every_candidate_mask_lora_only_the_shown_one(predictor, sample):
+    # SAM2 shows the candidate its IoU head rates best; LIT-FT moves that head too, so it trains all
+    # candidates on the correction and whichever is picked is right.
+    assert LitConfig(mode="lit-ft").trains_all_candidates and not LitConfig(mode="lit-lora").trains_all_candidates
+    decoder, curve = train(predictor, sample, early_stop_iou=0.95)
+    assert curve.stop_reason == "fit"
+    with torch.no_grad():
+        out = run_decoder(decoder, EmptyPrompt(predictor), sample.inputs.to("cpu"))
+    assert out.candidates.shape[1] == 3
+    for k in range(3):
+        candidate = out.candidates[:, k:k + 1] > 0
+        inter = (candidate & (sample.target > 0.5)).sum().item()
+        union = (candidate | (sample.target > 0.5)).sum().item()
+        assert inter / union >= 0.8, f"candidate {k} was not trained: IoU {inter / union:.2f}"
