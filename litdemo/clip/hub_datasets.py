@@ -321,11 +321,7 @@ def _pick_split(hf, splits, split: str, what: str):
 
 def _load_local(hf, path: str, split: str, cache_dir: Optional[str]):
     try:
-        return hf.load_dataset(path, split=split, cache_dir=cache_dir)
-    except ValueError as err:
-        if not _about_split(err):
-            raise
-        raise _split_error(path, split, err) from err
+        return _load_split(hf, path, split, cache_dir)
     except FileNotFoundError as err:
         raise DatasetLayoutError(f"{path!r} holds no data files Hugging Face datasets can read ({err}); give a "
                                  "folder of parquet/arrow/csv/json files, an image folder (<split>/<class>/<image>) "
@@ -334,11 +330,7 @@ def _load_local(hf, path: str, split: str, cache_dir: Optional[str]):
 
 def _load_from_hub(hf, name: str, split: str, cache_dir: Optional[str]):
     try:
-        return hf.load_dataset(name, split=split, cache_dir=cache_dir)
-    except ValueError as err:
-        if not _about_split(err):
-            raise
-        raise _split_error(name, split, err) from err
+        return _load_split(hf, name, split, cache_dir)
     except OSError as err:   # offline: ConnectionError; unknown or gated name: DatasetNotFoundError
         raise DatasetUnavailableError(
             f"could not fetch the Hugging Face dataset {name!r} ({err}). It is not a local folder, so it was "
@@ -346,6 +338,16 @@ def _load_from_hub(hf, name: str, split: str, cache_dir: Optional[str]):
             f"{name} --repo-type dataset --local-dir DIR` (or load it and .save_to_disk(DIR)) and pass DIR as "
             "root (CLI --root); or copy a Hugging Face cache that holds it and set HF_HOME (or "
             "HF_DATASETS_CACHE) with HF_HUB_OFFLINE=1. Also check the name.") from err
+
+
+def _load_split(hf, where: str, split: str, cache_dir: Optional[str]):
+    """`datasets.load_dataset(where, split=...)`, with a clear error for a split it does not have."""
+    try:
+        return hf.load_dataset(where, split=split, cache_dir=cache_dir)
+    except ValueError as err:
+        if not _about_split(err):
+            raise
+        raise _split_error(where, split, err) from err
 
 
 def _about_split(err: Exception) -> bool:
