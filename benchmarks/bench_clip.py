@@ -6,6 +6,8 @@
 Models have random weights by default (no download): speed does not depend on the weights,
 so the numbers hold for the pretrained checkpoints of the same architecture. Uses CUDA when
 available. Ratios are against a baseline measured in the same process (zero-shot prediction).
+LoRA prediction goes through adapter.merged_lora (W + BA folded in for the call, cached between
+corrections), as in the app; corrections train through peft's parametrization.
 """
 from __future__ import annotations
 

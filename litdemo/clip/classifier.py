@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from .adapter import merged_lora
 from .errors import ClassListError, UnknownLabelError
 from .images import ImageLike, to_pil
 from .models import LoadedClip
@@ -91,9 +92,12 @@ class ZeroShotClassifier:
 
     @torch.no_grad()
     def probabilities(self, pixels: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) -> (B, K) softmax over classes, model in eval mode."""
+        """(B, 3, S, S) -> (B, K) softmax over classes, model in eval mode. With LoRA, W + BA is
+        folded into the image tower's weights for this call only (adapter.merged_lora: same
+        numbers, no per-block parametrization; the base weights are put back bit for bit)."""
         self.model.eval()
-        return self.logits(pixels).softmax(dim=-1)
+        with merged_lora(getattr(self.model, "visual", self.model)):
+            return self.logits(pixels).softmax(dim=-1)
 
     def top(self, probs: torch.Tensor) -> list[tuple[str, float]]:
         """(K,) probabilities -> the top_k (class name, probability) pairs, best first."""

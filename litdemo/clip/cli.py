@@ -51,8 +51,8 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--lora-rank", type=int, default=defaults.lora_rank)
     p.add_argument("--lora-alpha", type=float, default=defaults.lora_alpha)
     p.add_argument("--lora-encoders", nargs="+", default=list(defaults.lora_encoders), choices=("vision", "text"))
-    p.add_argument("--lora-projection", default=defaults.lora_projections[0], choices=("in_proj", "out_proj"),
-                   help="in_proj = packed q/k/v (default), out_proj = attention output")
+    p.add_argument("--lora-projection", default=defaults.lora_projections[0], choices=("in_proj",),
+                   help="in_proj = packed q/k/v (the only one a LoRA reaches in open_clip's attention)")
     p.add_argument("--template", action="append", dest="templates",
                    help="prompt template with {} (repeatable; default: the dataset's usual one)")
     p.add_argument("--out", help="folder for results.csv/json/md and PNG plots")

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields
 
 MODES: tuple[str, ...] = ("zero-shot", "lit-lora", "lit-ft")
 ENCODERS: tuple[str, ...] = ("vision", "text")
-PROJECTIONS: tuple[str, ...] = ("in_proj", "out_proj")
+PROJECTIONS: tuple[str, ...] = ("in_proj",)
 
 
 @dataclass
@@ -31,9 +31,9 @@ class ClipLitConfig:
     # Which towers get LoRA. CLIP-LoRA adapts both; we adapt only the image encoder by default so
     # the class text embeddings are computed once and never go stale (see docs/clip.md).
     lora_encoders: tuple[str, ...] = ("vision",)
-    # Which attention projection: "in_proj" is open_clip's packed q/k/v matrix (CLIP-LoRA's
-    # q, k, v); "out_proj" is the attention output (CLIP-LoRA's optional "o"). One of the two:
-    # peft cannot wrap a parameter of nn.MultiheadAttention and one of its out_proj child at once.
+    # Which attention projection: "in_proj", open_clip's packed q/k/v matrix (CLIP-LoRA's q, k, v).
+    # The attention output (CLIP-LoRA's optional "o") cannot be adapted this way: nn.MultiheadAttention
+    # reads `out_proj.weight` without calling `out_proj`, so a peft LoRA there would never apply.
     lora_projections: tuple[str, ...] = ("in_proj",)
 
     # --- the training loop, run once per correction ----------------------------------------
@@ -88,9 +88,10 @@ class ClipLitConfig:
         self.templates = tuple(self.templates)
         if not self.lora_encoders or set(self.lora_encoders) - set(ENCODERS):
             raise ValueError(f"lora_encoders={self.lora_encoders} must be a non-empty subset of {ENCODERS}.")
-        if len(self.lora_projections) != 1 or self.lora_projections[0] not in PROJECTIONS:
-            raise ValueError(f"lora_projections={self.lora_projections} must be ('in_proj',) or ('out_proj',): "
-                             "peft cannot put LoRA on both parameters of one nn.MultiheadAttention.")
+        if self.lora_projections != PROJECTIONS:
+            raise ValueError(f"lora_projections={self.lora_projections} must be ('in_proj',): open_clip's attention "
+                             "(nn.MultiheadAttention) reads out_proj.weight without calling out_proj, so a LoRA "
+                             "there would never change an output.")
         if not self.templates or any(t.count("{}") != 1 for t in self.templates):
             raise ValueError(f"templates={self.templates} must be non-empty and each hold exactly one '{{}}' "
                              "for the class name, e.g. 'a photo of a {}.'")

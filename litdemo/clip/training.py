@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .adapter import lora_parameters
+from .adapter import any_merged, forget_merged, lora_parameters
 from .classifier import ZeroShotClassifier
 from .config import ClipLitConfig
 
@@ -73,6 +73,10 @@ def train_on_correction(classifier: ZeroShotClassifier, params: list[nn.Paramete
                         memory: list[Example], cfg: ClipLitConfig, rng: random.Random) -> TrainingCurve:
     """Update `params` in place from one correction (plus replay); returns the training curve."""
     start = time.perf_counter()
+    if any_merged(classifier.model):   # a merged weight is a plain tensor: the LoRA would get no gradient
+        raise RuntimeError("train_on_correction called inside adapter.merged_lora(...): LoRA is folded into the "
+                           "weights there and cannot learn; train outside the prediction context.")
+    forget_merged(classifier.model)    # the steps below change A and B: the cached W + BA goes stale
     batch = [example] + pick_replay(memory, cfg.replay_size, rng)
     pixels = torch.stack([e.pixels for e in batch]).to(classifier.device)           # (B, 3, S, S)
     labels = torch.tensor([e.label for e in batch], device=classifier.device)       # (B,)
