@@ -258,6 +258,8 @@ def run_benchmark(
     if max_frames is not None and int(max_frames) < 2:
         raise BenchmarkError(f"max_frames must be >= 2 (got {max_frames}): the protocol needs frames to track.")
     protocol = protocol or _checked(ProtocolConfig, tau=tau)
+    if "mode" in (lit_overrides or {}):
+        raise BenchmarkError("lit_overrides may not set 'mode': each method sets its own; pick them with methods=.")
     for key in lit_overrides or {}:
         _checked(method_config, BASELINE, **{key: lit_overrides[key]})  # unknown field / bad value: fail now
     settings = _settings(dataset, model, image_size, pretrained, checkpoint, protocol, max_frames, max_side, stride,

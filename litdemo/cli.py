@@ -61,6 +61,9 @@ def _add_bench(sub) -> None:
     p.add_argument("--max-side", type=int, help="downscale frames so the longer side is at most this")
     p.add_argument("--threads", type=int, help="torch CPU threads (per worker)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--set", dest="lit_settings", action="append", default=[], metavar="FIELD=VALUE",
+                   help="a LitConfig field for every method, e.g. --set max_train_seconds=1 --set steps_first=50 "
+                        "(repeatable; values are read as JSON, else as text)")
     p.set_defaults(func=_bench)
 
 
@@ -100,11 +103,29 @@ def _bench(args: argparse.Namespace) -> int:
         out=args.out, image_size=args.image_size, device=args.device, pretrained=not args.untrained,
         checkpoint=args.checkpoint, tau=args.tau, seeds=args.seeds, workers=args.workers, backend=args.backend,
         max_videos=args.max_videos, max_frames=args.max_frames, max_side=args.max_side, stride=args.stride,
-        dataset_options=options, progress=True, plots=not args.no_plots, threads=args.threads)
+        dataset_options=options, lit_overrides=_lit_settings(args.lit_settings) or None, progress=True,
+        plots=not args.no_plots, threads=args.threads)
     print(result.to_markdown())
     print(f"\n{result.computed} runs computed, {result.reused} reused; wrote {args.out}/results.json, "
           f"results.csv, table.md{'' if args.no_plots else ' and plots/'}")
     return 0
+
+
+def _lit_settings(pairs: Sequence[str]) -> dict:
+    """['max_train_seconds=1', 'mode=lit-ft'] -> {'max_train_seconds': 1, 'mode': 'lit-ft'}; run_benchmark
+    checks the names and values against LitConfig before any work."""
+    import json
+
+    settings = {}
+    for pair in pairs:
+        field, sep, raw = pair.partition("=")
+        if not sep or not field.strip():
+            raise ValueError(f"--set {pair!r}: write FIELD=VALUE, e.g. --set max_train_seconds=1.")
+        try:
+            settings[field.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            settings[field.strip()] = raw   # plain text, e.g. a mode name
+    return settings
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -258,6 +258,7 @@ def _num(value) -> Optional[float]:
 
 
 def _curve(curve: dict) -> dict:
-    """The parts of a training curve a plot needs, as plain floats (its wall time is in seconds_training)."""
+    """The parts of a training curve a plot or a reader needs, as plain values (its wall time is in
+    seconds_training): losses, IoUs, the step kept and why training ended."""
     return {"loss": [float(v) for v in curve.get("loss", [])], "iou": [float(v) for v in curve.get("iou", [])],
-            "best_step": int(curve.get("best_step", -1))}
+            "best_step": int(curve.get("best_step", -1)), "stop_reason": str(curve.get("stop_reason", ""))}

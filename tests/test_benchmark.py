@@ -187,6 +187,21 @@ def run_cli_error(args, capsys):
     return err
 
 
+def test_cli_bench_sets_lit_config_fields_for_every_method(tmp_path, capsys):
+    argv = ["bench", "--dataset", "synthetic", "--sequences", "synthetic-0", "--untrained", "--image-size", "128",
+            "--methods", "sam2", "lit-ft", "--max-frames", "4", "--threads", "1", "--no-plots", "--out", str(tmp_path),
+            "--set", "max_train_seconds=1e-6", "--set", "steps_first=3"]
+    assert main(argv) == 0
+    settings = json.loads((tmp_path / "settings.json").read_text())
+    assert settings["lit_overrides"] == {"max_train_seconds": 1e-6, "steps_first": 3}
+    run = json.loads((tmp_path / "runs" / "synthetic-0" / "obj1__lit-ft__seed0.json").read_text())
+    assert run["train_curves"] and all(c["stop_reason"] == "time" and len(c["loss"]) == 2 for c in run["train_curves"])
+    for bad, says in ((["--set", "mode=lit-ft"], "may not set 'mode'"), (["--set", "no_such_field=1"], "no_such_field"),
+                      (["--set", "max_train_seconds"], "FIELD=VALUE")):
+        assert main(argv[:-4] + bad) == 2
+        assert says in capsys.readouterr().err
+
+
 def test_cli_errors_are_one_paragraph_with_exit_code_2(tmp_path, capsys, monkeypatch):
     assert "synthetic" in run_cli_error(["bench", "--dataset", "imagenet"], capsys)  # lists the valid names
     missing = tmp_path / "no_such_folder"
