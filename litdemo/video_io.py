@@ -22,12 +22,10 @@ class VideoError(ValueError):
     """The video cannot be opened as given; the message says what to do."""
 
 
-@dataclass
-class Video:
-    frames: np.ndarray          # (T, H, W, 3) uint8 RGB
-    fps: float = 24.0
-    name: str = "video"
-    notes: list[str] = field(default_factory=list)  # what was changed on the way in (resized, subsampled)
+class HasFrames:
+    """Sizes read off a `frames` array of shape (T, H, W, 3), for every class that holds one."""
+
+    frames: np.ndarray
 
     @property
     def num_frames(self) -> int:
@@ -40,6 +38,14 @@ class Video:
     @property
     def width(self) -> int:
         return int(self.frames.shape[2])
+
+
+@dataclass
+class Video(HasFrames):
+    frames: np.ndarray          # (T, H, W, 3) uint8 RGB
+    fps: float = 24.0
+    name: str = "video"
+    notes: list[str] = field(default_factory=list)  # what was changed on the way in (resized, subsampled)
 
 
 def load_video(source: Union[str, Path, np.ndarray, Sequence[np.ndarray]], *, max_frames: int = DEFAULT_MAX_FRAMES,

@@ -21,13 +21,15 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..video_io import HasFrames
+
 
 class DatasetError(ValueError):
     """Bad or missing dataset files; the message names the file and the fix."""
 
 
 @dataclass
-class VideoSample:
+class VideoSample(HasFrames):
     """One video with per-object ground truth.
 
     `gt` maps obj_id -> {frame_idx: (H, W) bool mask}; only annotated frames are present, so
@@ -65,18 +67,6 @@ class VideoSample:
                         f"{self.name}: GT mask of object {obj_id} on frame {t} is {mask.shape} "
                         f"{mask.dtype}; expected ({height}, {width}) bool like the frames"
                     )
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.frames.shape[0])
-
-    @property
-    def height(self) -> int:
-        return int(self.frames.shape[1])
-
-    @property
-    def width(self) -> int:
-        return int(self.frames.shape[2])
 
     def object_ids(self) -> list[int]:
         return sorted(self.gt)
