@@ -112,8 +112,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _lit_settings(pairs: Sequence[str]) -> dict:
-    """['max_train_seconds=1', 'mode=lit-ft'] -> {'max_train_seconds': 1, 'mode': 'lit-ft'}; run_benchmark
-    checks the names and values against LitConfig before any work."""
+    """['max_train_seconds=1', 'capture_dtype=float32'] -> {'max_train_seconds': 1, 'capture_dtype': 'float32'};
+    run_benchmark checks the names and values against LitConfig before any work."""
     import json
 
     settings = {}
@@ -124,7 +124,7 @@ def _lit_settings(pairs: Sequence[str]) -> dict:
         try:
             settings[field.strip()] = json.loads(raw)
         except json.JSONDecodeError:
-            settings[field.strip()] = raw   # plain text, e.g. a mode name
+            settings[field.strip()] = raw   # plain text, e.g. a dtype name
     return settings
 
 

@@ -44,12 +44,17 @@ class TrainingCurve:
 
     @property
     def updates(self) -> int:
-        """Optimizer steps taken (the last scored step is not followed by one)."""
-        return max(0, len(self.loss) - 1)
+        return updates_in(self.to_dict())
 
     def to_dict(self) -> dict:
         return dict(loss=self.loss, iou=self.iou, best_step=self.best_step, batch_size=self.batch_size,
                     seconds=self.seconds, stop_reason=self.stop_reason, stopped_early=self.stopped_early)
+
+
+def updates_in(curve: dict) -> int:
+    """Optimizer steps of a curve (as stored in a history): every scored step but the last
+    is followed by one."""
+    return max(0, len(curve["loss"]) - 1)
 
 
 def sigmoid_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float, gamma: float) -> torch.Tensor:
@@ -121,8 +126,9 @@ def train_on_correction(decoder: torch.nn.Module, prompt: EmptyPrompt, new: Trai
     plateau = _Plateau(cfg.early_stop_patience)
     with torch.enable_grad(), training_mode(decoder):
         for step in range(max_steps + 1):   # the extra pass scores the last update
-            out = run_decoder(decoder, prompt, inputs)
-            loss = lit_loss(out, target, cfg)
+            with torch.set_grad_enabled(step < max_steps):   # that pass is never backpropagated
+                out = run_decoder(decoder, prompt, inputs)
+                loss = lit_loss(out, target, cfg)
             iou = batch_iou(out, target)
             curve.loss.append(loss.item())
             curve.iou.append(iou)

@@ -17,6 +17,7 @@ import numpy as np
 
 from .metrics import iou
 from .plots import TIMELINE_COLOURS, annotated_frame, frame_states, timeline_strip
+from .training import updates_in
 
 try:
     import ipywidgets as W
@@ -100,7 +101,7 @@ class CorrectionWidget:
     def commit(self) -> None:
         event = self.session.correct(self.frame, self.obj_id)
         if event.train_curve:
-            self.report(f"correction on frame {event.frame_idx}: LIT trained {len(event.train_curve['loss'])} steps, "
+            self.report(f"correction on frame {event.frame_idx}: LIT trained {updates_in(event.train_curve)} steps, "
                         f"suggestion IoU there now {event.suggestion_iou_after:.2f}")
         else:
             self.report(f"correction on frame {event.frame_idx} (mode 'sam2' does not learn)")

@@ -18,6 +18,7 @@ from ..datasets.base import VideoSample
 from ..history import History
 from ..models import MODELS, WeightsUnavailableError
 from ..session import LitSession
+from ..training import updates_in
 from ..video_io import Video
 from . import render
 from .config import AppConfig
@@ -423,7 +424,7 @@ def _last_update(history) -> str:
         return ""
     c = curves[-1]
     why = _STOP_WORDS.get(c.get("stop_reason", ""), "")
-    return (f" · last update: {max(0, len(c['loss']) - 1)} steps in {c['seconds']:.1f} s"
+    return (f" · last update: {updates_in(c)} steps in {c['seconds']:.1f} s"
             f"{f' ({why})' if why else ''}, batch IoU {c['iou'][c['best_step']]:.2f}")
 
 
