@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_bench(sub)
     _add_demo(sub)
+    _add_train_micro(sub)
     _add_plugins(sub)
     return parser
 
@@ -82,6 +83,39 @@ def _add_demo(sub) -> None:
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest on a shared CPU)")
     p.set_defaults(func=_demo)
+
+
+def _add_train_micro(sub) -> None:
+    p = sub.add_parser("train-micro", help="train the micro SAM2 from scratch on litdemo's procedural videos",
+                       description="Trains the micro SAM2 (docs/micro.md) with sam2's own training code. Resumable: "
+                                   "run the same command again after a kill. Writes OUT/sam2.1_hiera_micro.pt and "
+                                   "OUT/train_log.json (loss curve, settings, sha256).")
+    p.add_argument("--out", required=True, help="folder for the checkpoint, the resumable state and the log")
+    p.add_argument("--steps", type=int, default=800, help="optimizer steps (default 800, the shipped model)")
+    p.add_argument("--batch-size", type=int, default=8, help="videos per step (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation (default 0)")
+    p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: on a busy 2-core machine more threads run slower)")
+    p.set_defaults(func=_train_micro)
+
+
+def _train_micro(args: argparse.Namespace) -> int:
+    import torch
+
+    from .micro.train import MicroTrainConfig, train_micro
+
+    import cv2
+
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)  # the procedural renderer's blurs and resizes
+    cfg = MicroTrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    path = train_micro(args.out, cfg, device=args.device)
+    import json
+
+    log = json.loads((path.parent / "train_log.json").read_text())
+    print(f"wrote {path} (sha256 {log['sha256']}) after {len(log['loss'])} steps, {log['seconds'] / 60:.1f} min")
+    return 0
 
 
 def _add_plugins(sub) -> None:
