@@ -30,10 +30,10 @@ OFFLINE_SPLIT, OFFLINE_INDEX = "hard", 0
 OBJECT_FOLLOWED = 1
 
 
-def _micro_label() -> str:
-    from .models import MICRO_LABEL
+def _micro(what: str) -> str:
+    from . import models  # imported late: it pulls in torch and sam2
 
-    return MICRO_LABEL
+    return {"label": models.MICRO_LABEL, "tag": models.MICRO_TAG}[what]
 
 
 @dataclass
@@ -48,7 +48,12 @@ class Tour:
     @property
     def label(self) -> str:
         """What the numbers are worth: empty with SAM2.1's weights, the micro model's label offline."""
-        return "" if self.pretrained else _micro_label()
+        return "" if self.pretrained else _micro("label")
+
+    @property
+    def tag(self) -> str:
+        """For figure titles (litdemo.plots.tagged): "[micro: synthetic-trained, not SAM2.1]" offline."""
+        return "" if self.pretrained else _micro("tag")
 
     def summary(self) -> str:
         p, s = self.predictor, self.sample

@@ -29,6 +29,7 @@ def test_offline_tour_is_the_shipped_micro_model_with_lit_lora_on_a_held_out_har
     assert (tour.sample.num_frames, tour.sample.height, tour.sample.width) == (6, 128, 128)
     assert tour.obj_id == 1 and len(tour.sample.gt[tour.obj_id]) == 6
     assert tour.label == MICRO_LABEL == "micro: trained on litdemo's synthetic videos, not SAM2.1"
+    assert tour.tag == "[micro: synthetic-trained, not SAM2.1]"
     assert tour.summary() == ("micro: trained on litdemo's synthetic videos, not SAM2.1, 128 px on cpu; "
                               "LIT mode 'lit-lora'; video hard-0: 6 frames of 128x128")
 
@@ -70,7 +71,7 @@ def test_pretrained_tour_video_without_davis_is_a_larger_synthetic_video(monkeyp
 
 def test_a_pretrained_tour_carries_no_warning_label():
     tour = Tour(predictor=None, sample=None, mode="lit-lora", obj_id=1, pretrained=True, device="cpu")
-    assert tour.label == ""
+    assert tour.label == "" and tour.tag == ""
 
 
 def test_the_offline_tour_video_is_held_out_procedural_and_longer_on_request():
