@@ -1,6 +1,6 @@
 """The notebooks' shared start: one switch between the offline micro model and the paper's setting.
 
-    tour = setup(PRETRAINED, num_frames=24)
+    tour = setup(PRETRAINED, num_frames=32)
     predictor, sample, MODE, OBJ = tour.predictor, tour.sample, tour.mode, tour.obj_id
     print(tour.summary())
 
@@ -22,11 +22,12 @@ DAVIS_ENV = "LITDEMO_DAVIS_ROOT"
 DAVIS_SEQUENCE = "bmx-trees"      # thin occluders: plain SAM2 needs help there
 PRETRAINED_NUM_FRAMES = 30        # enough of bmx-trees to see LIT take over, short enough for a laptop
 OFFLINE_MODEL = "micro"           # shipped inside litdemo: the only trained model with no download
-# Hard video 0 has the `composite` event (HARD_EVENTS[0 % 3]): the object carries a "cap" of another
-# colour that belongs to it. It is the paper's teaser in miniature (SAM2 keeps leaving part of the
-# object out, and the same fix repeats frame after frame), which is the error LIT's adapter is for.
-# Picked by its event, before looking at what LIT does on it.
-OFFLINE_SPLIT, OFFLINE_INDEX = "hard", 0
+# The offline video is a `composite` hard video (HARD_EVENTS[i % 3], i = 0, 3, 6, ...): the object carries a
+# "cap" of another colour that belongs to it, the paper's teaser in miniature (SAM2 keeps leaving part of
+# the object out), the repeated error LIT's adapter is for. Of those, the first on which plain micro needs
+# repeated corrections (>= 2 of 31 judged frames, on SAM2's run alone, before any LIT run): hard-0, -3 and
+# -6 need 0, 0 and 1, hard-9 needs 2. A video with nothing to correct would show no LIT at all.
+OFFLINE_SPLIT, OFFLINE_INDEX = "hard", 9
 OBJECT_FOLLOWED = 1
 
 
@@ -66,7 +67,7 @@ def pretrained_from_env() -> bool:
     return os.environ.get(PRETRAINED_ENV, "0") == "1"
 
 
-def setup(pretrained: Optional[bool] = None, num_frames: int = 24, device=None) -> Tour:
+def setup(pretrained: Optional[bool] = None, num_frames: int = 32, device=None) -> Tour:
     """Model, video and LIT mode for a notebook; `pretrained=None` reads $LITDEMO_PRETRAINED.
 
     `num_frames` is the length of the offline procedural video; with weights the tour uses 30 frames.
@@ -96,7 +97,7 @@ def tour_model(pretrained: bool, device=None):
     return load_sam2(OFFLINE_MODEL, device=device)  # its own image size (128): the size it was trained at
 
 
-def tour_video(pretrained: bool, num_frames: int = 24):
+def tour_video(pretrained: bool, num_frames: int = 32):
     """DAVIS bmx-trees with weights and $LITDEMO_DAVIS_ROOT, else a synthetic video; offline a held-out
     procedural video (see OFFLINE_INDEX), never one the micro model was trained on."""
     from .datasets import load_davis, make_procedural_video, make_synthetic_video
