@@ -5,8 +5,10 @@
 
 Parts (each a `litdemo bench` run under OUT/<part>, so a rerun reuses finished runs):
 - easy:  plain SAM2 on the `easy` split: is micro a real tracker? (mean J&F, corrections after the prompt)
-- hard:  sam2, lit-lora (the paper's defaults), lit-lora-3, lit-ft on the `hard` split, per seed
+- hard:  sam2 and lit-lora (the paper's defaults) on the `hard` split, per seed
+- ablations: lit-lora-3 and lit-ft beside sam2 on the same videos (first seed)
 - rules: LIT-LoRA with each best-step rule (LitConfig.best_step_rule) on the same hard videos
+- lr-x10: a diagnostic, LIT-LoRA with 10x the paper's learning rates
 - silhouettes: real object shapes and motion (the DAVIS-2016 masks in $LITDEMO_DAVIS_ROOT, 128 px)
   painted with procedural looks over procedural backgrounds: shapes micro never saw in training
 Prints one markdown report: corrections per video and the reduction vs SAM2, per seed and per
@@ -25,41 +27,49 @@ from litdemo.benchmark import run_benchmark
 from litdemo.config import BEST_STEP_RULES
 from litdemo.datasets import HARD_EVENTS
 
-HARD_METHODS = ("sam2", "lit-lora", "lit-lora-3", "lit-ft")
+ABLATIONS = ("sam2", "lit-lora-3", "lit-ft")
+PARTS = ("easy", "hard", "ablations", "rules", "lr-x10", "silhouettes")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="results/micro")
-    p.add_argument("--parts", nargs="+", default=["easy", "hard", "rules", "silhouettes"],
-                   choices=["easy", "hard", "rules", "silhouettes"])
+    p.add_argument("--parts", nargs="+", default=list(PARTS), choices=list(PARTS))
     p.add_argument("--videos", type=int, default=20, help="videos per split (default 20)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--rule-videos", type=int, default=20, help="hard videos for the best-step rules")
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args()
     out = Path(args.out)
     common = dict(model="micro", workers=args.workers, backend="process" if args.workers > 1 else "serial",
-                  threads=1, plots=False, progress=True)
+                  threads=1, plots=False, progress=True, max_videos=args.videos)
+    hard = dict(dataset_options={"split": "hard"}, **common)
     report = []
     if "easy" in args.parts:
-        easy = run_benchmark("procedural", methods=["sam2"], out=out / "easy", max_videos=args.videos,
-                             dataset_options={"split": "easy"}, **common)
+        easy = run_benchmark("procedural", methods=["sam2"], out=out / "easy", dataset_options={"split": "easy"},
+                             **common)
         report += easy_report(easy)
     if "hard" in args.parts:
-        hard = run_benchmark("procedural", methods=list(HARD_METHODS), out=out / "hard", seeds=args.seeds,
-                             max_videos=args.videos, dataset_options={"split": "hard"}, **common)
-        report += hard_report(hard)
+        res = run_benchmark("procedural", methods=["sam2", "lit-lora"], out=out / "hard", seeds=args.seeds, **hard)
+        report += hard_report(res, ("sam2", "lit-lora"))
+    if "ablations" in args.parts:  # one seed: the paper's variants beside the method
+        res = run_benchmark("procedural", methods=list(ABLATIONS), out=out / "hard-ablations", seeds=args.seeds[:1],
+                            **hard)
+        report += ["", "### ablations (seed 0)"] + hard_report(res, ABLATIONS)
     if "rules" in args.parts:
         report += ["", "## Best-step rules (lit-lora, hard split)", "",
-                   "| rule | corrections / video | vs sam2 | updates keeping step 0 |", "|---|---|---|---|"]
+                   "| rule | corrections / video | vs sam2 | accepted / video | updates keeping step 0 |",
+                   "|---|---|---|---|---|"]
         for rule in BEST_STEP_RULES:
-            res = run_benchmark("procedural", methods=["sam2", "lit-lora"], out=out / f"rule-{rule}",
-                                seeds=args.seeds, max_videos=args.rule_videos, dataset_options={"split": "hard"},
-                                lit_overrides={"best_step_rule": rule}, **common)
-            row = {r["method"]: r for r in res.summary()}["lit-lora"]
-            report.append(f"| {rule} | {row['corrections_per_video']:.2f} | {row['reduction_pct']:+.1f}% | "
-                          f"{step0_share(res.runs, 'lit-lora'):.0%} |")
+            folder = out / ("hard" if rule == "iou" else f"rule-{rule}")  # "iou" is the default: the hard run
+            res = run_benchmark("procedural", methods=["sam2", "lit-lora"], out=folder, seeds=args.seeds,
+                                lit_overrides=None if rule == "iou" else {"best_step_rule": rule}, **hard)
+            report.append(_lit_row(rule, res))
+    if "lr-x10" in args.parts:  # a diagnostic, not the method: 10x the paper's learning rates
+        res = run_benchmark("procedural", methods=["sam2", "lit-lora"], out=out / "lr-x10", seeds=args.seeds,
+                            lit_overrides={"lr_first": 1e-3, "lr_later": 5e-4}, **hard)
+        report += ["", "## Diagnostic: LIT-LoRA with 10x the paper's learning rates (not the method's defaults)", "",
+                   "| setting | corrections / video | vs sam2 | accepted / video | updates keeping step 0 |",
+                   "|---|---|---|---|---|", _lit_row("lr 1e-3 / 5e-4", res)]
     if "silhouettes" in args.parts:
         report += silhouette_report(out / "silhouettes.json")
     text = "\n".join(report)
@@ -67,19 +77,25 @@ def main() -> None:
     (out / "report.md").write_text(text + "\n")
 
 
+def _lit_row(name: str, res) -> str:
+    row = {r["method"]: r for r in res.summary()}["lit-lora"]
+    return (f"| {name} | {row['corrections_per_video']:.2f} | {row['reduction_pct']:+.1f}% | "
+            f"{row['accepted_per_video']:.2f} | {step0_share(res.runs, 'lit-lora'):.0%} |")
+
+
 def easy_report(res) -> list[str]:
     runs = res.runs
     after_prompt = [r.corrections for r in runs]
     return ["## easy split: plain SAM2 (micro)", "",
-            f"- videos: {len(runs)}; mean J&F {np.mean([r.jf for r in runs]):.3f} "
+            f"- objects: {len(runs)} in {len({r.video for r in runs})} videos; mean J&F {np.mean([r.jf for r in runs]):.3f} "
             f"(min {min(r.jf for r in runs):.3f})",
             f"- corrections after the prompt frame: {sum(after_prompt)} in all; videos with none: "
-            f"{sum(c == 0 for c in after_prompt)} of {len(runs)}",
+            f"{sum(c == 0 for c in after_prompt)} of {len(runs)} objects",
             f"- mean first-pass IoU over judged frames: "
             f"{np.mean([np.mean([v for v in r.iou_before if v is not None] or [1.0]) for r in runs]):.3f}"]
 
 
-def hard_report(res) -> list[str]:
+def hard_report(res, methods) -> list[str]:
     lines = ["", "## hard split", "", res.to_markdown(), "", "Per seed:", "", res.to_markdown(by_seed=True), ""]
     judged = [sum(1 for v in r.iou_before if v is not None) for r in res.runs if r.method == "sam2"]
     base = [r.corrections for r in res.runs if r.method == "sam2"]
@@ -88,10 +104,10 @@ def hard_report(res) -> list[str]:
     by_event = defaultdict(lambda: defaultdict(list))
     for r in res.runs:
         by_event[HARD_EVENTS[int(r.video.split("-")[1]) % len(HARD_EVENTS)]][r.method].append(r.corrections)
-    lines += ["", "| event | " + " | ".join(HARD_METHODS) + " |", "|---" * (len(HARD_METHODS) + 1) + "|"]
+    lines += ["", "| event | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
     for event, per in sorted(by_event.items()):
-        lines.append(f"| {event} | " + " | ".join(f"{np.mean(per[m]):.2f}" for m in HARD_METHODS) + " |")
-    for method in HARD_METHODS[1:]:
+        lines.append(f"| {event} | " + " | ".join(f"{np.mean(per[m]):.2f}" for m in methods) + " |")
+    for method in [m for m in methods if m != "sam2"]:
         secs = [c["seconds"] for r in res.runs if r.method == method for c in _curves(r)]
         lines.append(f"- {method}: median training time per correction {np.median(secs) if secs else float('nan'):.2f} s "
                      f"over {len(secs)} corrections; updates keeping step 0: {step0_share(res.runs, method):.0%}")
