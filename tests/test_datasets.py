@@ -405,7 +405,7 @@ def test_vost_frame_names_sparse_annotations_and_imagesets(tmp_path, two_objects
 # --------------------------------------------------------------------------- registry
 
 def test_registry_names_and_errors(tmp_path):
-    assert set(DATASETS) == {"davis", "davis2017", "sav", "mose", "lvos", "vost", "synthetic"}
+    assert set(DATASETS) == {"davis", "davis2017", "sav", "mose", "lvos", "vost", "synthetic", "procedural"}
     with pytest.raises(DatasetError, match="unknown dataset 'kitti'.*davis.*synthetic"):
         load_dataset("kitti", tmp_path, "x")
     with pytest.raises(DatasetError, match="needs root"):
