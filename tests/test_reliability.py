@@ -120,10 +120,11 @@ def test_1_a_failed_import_keeps_the_work_done(app, models, tmp_path):
     data = saved_history(app, tmp_path)
     data["events"][-1]["mask"]["counts"][0] += 5  # the probe's damage: the last mask's RLE no longer adds up
     before = snapshot(app)
-    with pytest.raises(ValueError, match="event 2 .*mask"):
+    with pytest.raises(ValueError) as err:
         h.import_history(app, write_json(tmp_path, "damaged.json", data))
     assert_same(before, snapshot(app))
     assert sum(app.lit.is_tracked(t, 1) for t in range(3)) == 3
+    assert "event 2 (correction on frame 2" in str(err.value) and "mask" in str(err.value)
 
 
 def test_every_kind_of_failed_import_leaves_the_session_exactly_as_it_was(app, models, tmp_path):
@@ -185,12 +186,13 @@ def test_2_a_huge_mask_in_a_history_is_refused_before_anything_is_decoded(app, m
     before = snapshot(app)
     tracemalloc.start()
     try:
-        with pytest.raises(ValueError, match="20000x20000"):
+        with pytest.raises(ValueError) as err:
             h.import_history(app, path)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < 20 * MB, f"peak {peak / MB:.0f} MB while refusing a 6 KB history"
+    assert "20000x20000" in str(err.value)
     assert_same(before, snapshot(app))
 
 
@@ -435,15 +437,15 @@ DAMAGE = {
 
 @pytest.mark.parametrize("mode,kind", [(m, k) for m, kinds in DAMAGE.items() for k in kinds])
 def test_9_damaged_adapters_are_refused_naming_the_file(predictor, tmp_path, mode, kind):
-    from litdemo.adapters import AdapterError, load_adapter
+    from litdemo.adapters import load_adapter
 
     folder = saved_adapter(predictor, tmp_path, mode)
     load_adapter(predictor.sam_mask_decoder, folder, LitConfig(mode=mode))  # intact: loads
     file, damage, what = DAMAGE[mode][kind]
     damage(folder)
-    with pytest.raises(AdapterError, match=what) as err:  # an error, not a warning beside a half-loaded adapter
+    with pytest.raises(ValueError, match=what) as err:  # an error, not a warning beside a half-loaded adapter
         load_adapter(predictor.sam_mask_decoder, folder, LitConfig(mode=mode))
-    assert file in str(err.value)
+    assert type(err.value).__name__ == "AdapterError" and file in str(err.value)
 
 
 # ---------------------------------------------------------------------------------- 10
