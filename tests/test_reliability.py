@@ -484,6 +484,10 @@ def test_10_bad_values_get_a_sentence_not_a_raw_exception(app, models, tmp_path)
     assert [p for p in app.folder().rglob("upload*")] == []
     assert "model" in message(h.open_sample, SYNTHETIC, replace(TOUR, name="huge"), CFG, models)
     assert "mode" in message(h.open_sample, SYNTHETIC, replace(TOUR, mode="best"), CFG, models)
+    assert "device" in message(h.open_sample, SYNTHETIC, replace(TOUR, device=[1]), CFG, models)
+    assert "model" in message(h.open_sample, SYNTHETIC, replace(TOUR, name=["tiny"]), CFG, models)
+    assert "history.json" in message(h.import_history, 3.5)  # a client sending a number for the file
+    assert "1 or more" in message(h.open_upload, str(good), "frames.zip", TOUR, CFG, models, 0)
     with pytest.raises(ValueError, match="not a litdemo history"):
         History.load(write_json(tmp_path, "list.json", [1, 2]))
     assert app.ready and app.lit.num_frames == 3  # none of it broke the tab

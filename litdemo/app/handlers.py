@@ -33,6 +33,7 @@ VIEW_KEYS = ("image", "frame", "timeline", "frame_info", "suggestion_info", "sta
              "export_files")
 Progress = Optional[Callable[[float, str], None]]
 
+DEVICES = ("cpu", "cuda", "mps")  # what the device picker may offer (an absent GPU is refused when loading)
 UNTRAINED_FT_LABEL = "LIT-FT (full decoder fine-tune; offline demo of the loop, not the paper's LoRA result)"
 
 
@@ -62,9 +63,11 @@ def open_sample(app: AppSession, name: str, choice: ModelChoice, cfg: AppConfig,
 
 def open_upload(app: AppSession, upload_path: Optional[str], original_name: str, choice: ModelChoice,
                 cfg: AppConfig, models: ModelCache, stride: int = 1, truncate: bool = False) -> dict:
-    if not upload_path:
+    if not upload_path or not isinstance(upload_path, (str, Path)):
         raise UserError("Choose a file to upload first (mp4, webm, mov, or a zip of frames).")
     stride = _whole(stride, "'keep every n-th frame'")
+    if stride < 1:
+        raise UserError(f"'keep every n-th frame' must be 1 or more (got {stride}).")
     video = ingest_upload(upload_path, original_name, app.folder(), cfg, stride=stride, truncate=bool(truncate))
     return start(app, video, None, choice, cfg, models)
 
@@ -72,8 +75,10 @@ def open_upload(app: AppSession, upload_path: Optional[str], original_name: str,
 def start(app: AppSession, video: Video, sample: Optional[VideoSample], choice: ModelChoice, cfg: AppConfig,
           models: ModelCache) -> dict:
     """Open a LIT session on `video` with the chosen model (replacing the tab's previous one)."""
-    if choice.name not in MODELS:
+    if not isinstance(choice.name, str) or choice.name not in MODELS:
         raise UserError(f"Unknown model {choice.name!r}; pick one of {', '.join(MODELS)}.")
+    if choice.device not in DEVICES:
+        raise UserError(f"Unknown device {choice.device!r}; pick one of {', '.join(DEVICES)}.")
     try:
         predictor = models.get(choice.name, cfg.image_size, choice.device, pretrained=not choice.untrained)
     except WeightsUnavailableError as err:
@@ -296,7 +301,7 @@ def import_history(app: AppSession, upload_path: Optional[str], progress: Progre
     only when that succeeded, so a bad file leaves the work in progress as it was.
     """
     lit = _need_video(app)
-    if not upload_path:
+    if not upload_path or not isinstance(upload_path, (str, Path)):
         raise UserError("Choose a history.json (from an earlier export) first.")
     history = History.load(upload_path)  # read in place: nothing is written for a file that may be refused
 
