@@ -10,6 +10,7 @@ import shutil
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Optional
 
 from ..video_io import IMAGE_SUFFIXES, TooManyFramesError, Video, VideoError, load_video
 from .config import AppConfig
@@ -45,25 +46,37 @@ def ingest_upload(upload_path: str | Path, original_name: str, workdir: Path, cf
     index = _next_index(workdir)
     target = workdir / (f"upload_{index}" if suffix in ARCHIVE_UPLOADS else f"upload_{index}{suffix}")
     try:
+        members = None  # {our frame file name: the zip member's name}, for messages
         if suffix in ARCHIVE_UPLOADS:
             members = _unpack_frames(src, target, cfg)
-            label = lambda p: f"zip member '{members.get(p.name, p.name)}'" if p != target else f"'{shown}'"  # noqa: E731
         else:
             shutil.copyfile(src, target)
-            label = lambda p: shown  # noqa: E731
         video = load_video(target, max_frames=cfg.max_frames, max_side=cfg.max_side, stride=stride,
-                           truncate=truncate, name=f"video_{index}", label=label)
+                           truncate=truncate, name=f"video_{index}", label=_namer(target, shown, members))
         _check_video(video)
     except TooManyFramesError as err:
         _remove(target)
-        raise VideoError(f"'{shown}' has {err.num_frames} frames{f' after keeping every {stride}th' if stride > 1 else ''}, "
-                         f"more than the {err.max_frames} this app takes: tick '{TRUNCATE_LABEL.format(max_frames=err.max_frames)}' "
-                         f"to keep the first {err.max_frames}, or set '{STRIDE_LABEL}' to "
-                         f"{err.stride_needed * stride} and load again.") from None
+        raise VideoError(_too_many_frames(shown, err, stride)) from None
     except BaseException:
         _remove(target)  # a refused upload takes no disk space until the session ends
         raise
     return video
+
+
+def _namer(target: Path, shown: str, members: Optional[dict[str, str]]):
+    """How messages name a file of the upload: the user's file name, or the zip member's name."""
+    def name(path: Path) -> str:
+        if members is not None and path != target:
+            return f"zip member '{members.get(path.name, path.name)}'"
+        return f"'{shown}'"
+    return name
+
+
+def _too_many_frames(shown: str, err: TooManyFramesError, stride: int) -> str:
+    kept = f" after keeping every {stride}th" if stride > 1 else ""
+    return (f"'{shown}' has {err.num_frames} frames{kept}, more than the {err.max_frames} this app takes: tick "
+            f"'{TRUNCATE_LABEL.format(max_frames=err.max_frames)}' to keep the first {err.max_frames}, or set "
+            f"'{STRIDE_LABEL}' to {err.stride_needed * stride} and load again.")
 
 
 def _next_index(workdir: Path) -> int:
