@@ -190,7 +190,8 @@ class LitSession:
 
         Give a mask, or clicks (resolved to a mask by SAM2), or nothing to commit the clicks made
         with `click()`. A mask is bool, 0/1 integers, or float probabilities thresholded at 0.5
-        (NaN refused); the same holds for `prompt(mask=...)`. A mask given after clicks counts as a mask fall-back (clicks not enough).
+        (NaN refused); the same holds for `prompt(mask=...)`. A mask given after clicks counts as
+        a mask fall-back (clicks not enough).
         on_step(step, loss, iou) follows the training live.
         """
         self._check_frame(frame_idx)

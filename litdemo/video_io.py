@@ -59,7 +59,8 @@ class Video(HasFrames):
 def load_video(source: Union[str, Path, np.ndarray, Sequence[np.ndarray]], *, max_frames: int = DEFAULT_MAX_FRAMES,
                max_side: int = DEFAULT_MAX_SIDE, stride: int = 1, truncate: bool = False,
                fps: Optional[float] = None, name: Optional[str] = None,
-               max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS, label: Optional[Callable[[Path], str]] = None) -> Video:
+               max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
+               label: Optional[Callable[[Path], str]] = None) -> Video:
     """Open `source` as a Video.
 
     stride: keep every stride-th frame (subsampling a long video on request).
@@ -157,7 +158,8 @@ def _read_folder(folder: Path, stride: int, max_frames: int, truncate: bool, max
                 img = img.convert("RGB")
                 frames[i] = np.asarray(img if img.size == target else img.resize(target, Image.BILINEAR))
         except (UnidentifiedImageError, OSError, ValueError) as err:
-            raise VideoError(f"{label(f)} is not a readable image ({type(err).__name__}); remove or replace it.") from err
+            raise VideoError(f"{label(f)} is not a readable image ({type(err).__name__}); "
+                             f"remove or replace it.") from err
     return frames, 24.0, (sizes[0] if target != sizes[0] else None)
 
 
@@ -174,7 +176,8 @@ def _header_size(path: Path, max_pixels: int, label: Callable[[Path], str]) -> t
             raise VideoError(f"{label(path)} claims more pixels than any video frame should have; scale the "
                              f"frames down (e.g. to 1280 px) and try again.") from None
     except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise VideoError(f"{label(path)} is not a readable image ({type(err).__name__}); remove or replace it.") from None
+        raise VideoError(f"{label(path)} is not a readable image ({type(err).__name__}); "
+                         f"remove or replace it.") from None
     if size[0] * size[1] > max_pixels:
         raise VideoError(f"{label(path)} is {size[0]}x{size[1]} pixels ({size[0] * size[1] / 1e6:.0f} MP), above the "
                          f"{max_pixels / 1e6:.0f} MP a frame may have here; scale the frames down (e.g. to "
