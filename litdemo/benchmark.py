@@ -24,7 +24,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from .datasets import DatasetError, VideoSample, iter_videos, list_sequences
-from .files import atomic_dir, atomic_file, write_text_atomically
+from .files import atomic_dir, atomic_file, sweep_stale_temps, write_text_atomically
 from .methods import BASELINE, METHODS, check_methods, method_config
 from .simulated_user import ObjectRun, ProtocolConfig, run_simulated_user
 
@@ -277,6 +277,7 @@ def run_benchmark(
         raise DatasetError(f"no videos found for dataset {dataset!r} under {root}; check the root and the split.")
     if out is not None:
         _claim_out_dir(Path(out), settings)
+        sweep_stale_temps(out)  # what a killed earlier run left half-written (e.g. .plots.*): never read
 
     tasks = [Task(dataset, root, name, seed, methods, settings, device, None if out is None else str(out),
                   progress=progress and backend == "serial")

@@ -5,8 +5,10 @@ field comments); change them through this dataclass, never inside the training l
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Literal, Optional
+
+from .validation import check_finite_fields
 
 Mode = Literal["sam2", "lit-lora", "lit-ft"]
 MODES: tuple[str, ...] = ("sam2", "lit-lora", "lit-ft")
@@ -97,6 +99,7 @@ class LitConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode={self.mode!r} is not known; use one of {MODES}.")
+        check_finite_fields(self, [f.name for f in fields(self)])  # NaN passes every range check below
         positive = ("lora_rank", "lora_alpha", "max_adapters", "steps_first", "steps_later",
                     "lr_first", "lr_later", "early_stop_patience", "capture_budget_mb")
         for name in positive:

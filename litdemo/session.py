@@ -31,6 +31,7 @@ from .learner import ObjectLearner
 from .metrics import iou
 from .predictor import CAPTURE_KEY, DECODER_KEY, LitVideoPredictor
 from .training import TrainingSample
+from .validation import bool_mask, is_whole
 from .video_io import Video, load_video
 
 
@@ -188,7 +189,9 @@ class LitSession:
         """Fix an object on a tracked frame and let LIT learn from it.
 
         Give a mask, or clicks (resolved to a mask by SAM2), or nothing to commit the clicks made
-        with `click()`. A mask given after clicks counts as a mask fall-back (clicks not enough).
+        with `click()`. A mask is bool, 0/1 integers, or float probabilities thresholded at 0.5
+        (NaN refused); the same holds for `prompt(mask=...)`. A mask given after clicks counts as
+        a mask fall-back (clicks not enough).
         on_step(step, loss, iou) follows the training live.
         """
         self._check_frame(frame_idx)
@@ -301,13 +304,14 @@ class LitSession:
                              f"frames of {self.video.width}x{self.video.height}; open the same video first.")
         if self.history.events:
             raise ValueError("replay() continues a saved session on a fresh one: call reset() first.")
+        history.check_fits(self.num_frames, self.video.height, self.video.width)  # before decoding any mask
         for i, saved_event in enumerate(history.events):
             if progress is not None:
                 progress(i, len(history.events))
             self._replay_event(saved_event)
 
     def _replay_event(self, saved: Event) -> None:
-        mask, frame, obj = saved.mask_array(), saved.frame_idx, saved.obj_id
+        mask, frame, obj = saved.mask_array((self.video.height, self.video.width)), saved.frame_idx, saved.obj_id
         if mask is None:
             raise ValueError(f"The {saved.kind} on frame {frame} has no mask recorded; the history is incomplete.")
         if saved.kind == "prompt":
@@ -417,7 +421,10 @@ class LitSession:
 
     # ------------------------------------------------------------------ input checks
     def _check_frame(self, frame_idx: int) -> None:
-        if not isinstance(frame_idx, (int, np.integer)) or not 0 <= frame_idx < self.num_frames:
+        if not is_whole(frame_idx):  # bools too: True would be frame 1 to Python
+            raise IndexError(f"frame index {frame_idx!r} is not a whole number; give a frame number in "
+                             f"0..{self.num_frames - 1}.")
+        if not 0 <= frame_idx < self.num_frames:
             raise IndexError(f"frame index {frame_idx!r} is out of range: this video has frames 0..{self.num_frames - 1}.")
 
     def _check_obj_id(self, obj_id, allow_new: bool = False) -> int:
@@ -429,11 +436,7 @@ class LitSession:
         return obj_id
 
     def _check_mask(self, mask) -> np.ndarray:
-        mask = np.asarray(mask)
-        if mask.shape != (self.video.height, self.video.width):
-            raise ValueError(f"mask has shape {mask.shape}, but frames are {self.video.height}x{self.video.width} "
-                             f"(height x width); resize it to ({self.video.height}, {self.video.width}).")
-        return mask.astype(bool)
+        return bool_mask(mask, (self.video.height, self.video.width))
 
     def _check_clicks(self, points, labels, allow_empty: bool = False):
         if points is None or len(points) == 0:

@@ -24,7 +24,6 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Optional
 
 import numpy as np
-import torch
 
 from .clicks import next_click
 from .config import LitConfig
@@ -142,7 +141,8 @@ def run_simulated_user(predictor, sample: VideoSample, obj_id: int, method: str,
     config = lit_config or method_config(method)
     if obj_id not in sample.gt:
         raise KeyError(f"{sample.name}: no object {obj_id}; objects are {sample.object_ids()}.")
-    torch.manual_seed(config.seed)  # dropout draws: the same run gives the same result in any process
+    # No global seeding: an adapter draws its LoRA init and dropout from its own generator seeded
+    # with config.seed (see adapters.py), so a run gives the same result in any process or tab.
     session = LitSession(predictor, Video(sample.frames, fps=sample.fps, name=sample.name), config)
     return run_protocol(session, sample, obj_id, method, protocol, learns=config.learns, seed=config.seed,
                         progress=progress)

@@ -19,6 +19,7 @@ from ..history import History
 from ..models import MODELS, WeightsUnavailableError
 from ..session import LitSession
 from ..training import updates_in
+from ..validation import number, whole_number
 from ..video_io import Video
 from . import render
 from .config import AppConfig
@@ -32,6 +33,7 @@ VIEW_KEYS = ("image", "frame", "timeline", "frame_info", "suggestion_info", "sta
              "export_files")
 Progress = Optional[Callable[[float, str], None]]
 
+DEVICES = ("cpu", "cuda", "mps")  # what the device picker may offer (an absent GPU is refused when loading)
 UNTRAINED_FT_LABEL = "LIT-FT (full decoder fine-tune; offline demo of the loop, not the paper's LoRA result)"
 
 
@@ -61,17 +63,22 @@ def open_sample(app: AppSession, name: str, choice: ModelChoice, cfg: AppConfig,
 
 def open_upload(app: AppSession, upload_path: Optional[str], original_name: str, choice: ModelChoice,
                 cfg: AppConfig, models: ModelCache, stride: int = 1, truncate: bool = False) -> dict:
-    if not upload_path:
+    if not upload_path or not isinstance(upload_path, (str, Path)):
         raise UserError("Choose a file to upload first (mp4, webm, mov, or a zip of frames).")
-    video = ingest_upload(upload_path, original_name, app.folder(), cfg, stride=int(stride), truncate=truncate)
+    stride = _whole(stride, "'keep every n-th frame'")
+    if stride < 1:
+        raise UserError(f"'keep every n-th frame' must be 1 or more (got {stride}).")
+    video = ingest_upload(upload_path, original_name, app.folder(), cfg, stride=stride, truncate=bool(truncate))
     return start(app, video, None, choice, cfg, models)
 
 
 def start(app: AppSession, video: Video, sample: Optional[VideoSample], choice: ModelChoice, cfg: AppConfig,
           models: ModelCache) -> dict:
     """Open a LIT session on `video` with the chosen model (replacing the tab's previous one)."""
-    if choice.name not in MODELS:
+    if not isinstance(choice.name, str) or choice.name not in MODELS:
         raise UserError(f"Unknown model {choice.name!r}; pick one of {', '.join(MODELS)}.")
+    if choice.device not in DEVICES:
+        raise UserError(f"Unknown device {choice.device!r}; pick one of {', '.join(DEVICES)}.")
     try:
         predictor = models.get(choice.name, cfg.image_size, choice.device, pretrained=not choice.untrained)
     except WeightsUnavailableError as err:
@@ -94,10 +101,19 @@ def restart(app: AppSession, choice: ModelChoice, cfg: AppConfig, models: ModelC
 
 # ---------------------------------------------------------------- clicks and objects
 def click(app: AppSession, x: float, y: float) -> dict:
-    """A click on the frame: a point (positive/negative tool) or a box corner (box tool)."""
+    """A click on the frame: a point (positive/negative tool) or a box corner (box tool).
+
+    (x, y) is a pixel of the picture shown (the frame enlarged `display_scale` times). A click off
+    the picture is refused, never moved to its edge: a click the user did not make must not train.
+    """
     lit = _need_video(app)
+    x, y = _number(x, "The click's x"), _number(y, "The click's y")
     scale = render.display_scale(lit.video.height, lit.video.width)  # the picture shown is enlarged
-    x, y = (float(x) + 0.5) / scale - 0.5, (float(y) + 0.5) / scale - 0.5
+    if not (0 <= x < lit.video.width * scale and 0 <= y < lit.video.height * scale):
+        raise UserError(f"The click ({x:g}, {y:g}) is outside the {lit.video.width * scale}x"
+                        f"{lit.video.height * scale} picture; click on the frame itself.")
+    # A pixel of the enlarged picture maps into the frame; its outer half pixel rounds to the edge.
+    x, y = (x + 0.5) / scale - 0.5, (y + 0.5) / scale - 0.5
     x, y = min(max(x, 0.0), lit.video.width - 1.0), min(max(y, 0.0), lit.video.height - 1.0)
     if app.tool == "box":
         if app.box_corner is None:
@@ -124,7 +140,10 @@ def set_tool(app: AppSession, tool: str) -> dict:
 
 
 def select_object(app: AppSession, obj_id) -> dict:
-    obj_id = int(obj_id)
+    try:
+        obj_id = whole_number(obj_id, "object")
+    except ValueError:
+        raise UserError(f"Pick an object from the list ({app.objects}); got {obj_id!r}.") from None
     if obj_id not in app.objects:
         raise UserError(f"Object {obj_id} does not exist; objects: {app.objects}.")
     app.obj_id, app.box_corner = obj_id, None
@@ -172,14 +191,15 @@ def clear_frame(app: AppSession) -> dict:
 # ---------------------------------------------------------------- frames
 def goto(app: AppSession, frame) -> dict:
     lit = _need_video(app)
-    app.frame = int(min(max(int(frame), 0), lit.num_frames - 1))
+    frame = _whole(frame, "The frame")
+    app.frame = int(min(max(frame, 0), lit.num_frames - 1))  # a slider's end or a step past it: a real frame
     app.box_corner = None
     return frame_view(app)
 
 
 def timeline_click(app: AppSession, x: float) -> dict:
     lit = _need_video(app)
-    return goto(app, render.timeline_frame_at(x, lit.num_frames))
+    return goto(app, render.timeline_frame_at(_number(x, "The timeline click's x"), lit.num_frames))
 
 
 def step(app: AppSession, delta: int) -> dict:
@@ -275,25 +295,24 @@ def export(app: AppSession) -> dict:
 
 
 def import_history(app: AppSession, upload_path: Optional[str], progress: Progress = None) -> dict:
-    """Replay a saved history.json on the loaded video (same video, any model) to continue from it."""
-    import shutil
+    """Replay a saved history.json on the loaded video (same video, any model) to continue from it.
 
+    The file is checked as a whole and replayed on a new session; the tab's session is replaced
+    only when that succeeded, so a bad file leaves the work in progress as it was.
+    """
     lit = _need_video(app)
-    if not upload_path:
+    if not upload_path or not isinstance(upload_path, (str, Path)):
         raise UserError("Choose a history.json (from an earlier export) first.")
-    local = app.folder() / f"history_import_{app.exports + 1}.json"  # our own name, not the upload's
-    shutil.copyfile(upload_path, local)
-    history = History.load(local)
+    history = History.load(upload_path)  # read in place: nothing is written for a file that may be refused
 
     def tick(i: int, n: int) -> None:
         if progress is not None:
             progress(i / max(n, 1), f"replaying event {i + 1} of {n}")
 
-    replay_history(lit, history, progress=tick)
-    app.objects = sorted(set(lit.obj_ids) | {1}) if lit.obj_ids else [1]
+    app.lit = replay_history(lit, history, progress=tick)
+    app.objects = sorted(set(app.lit.obj_ids) | {1}) if app.lit.obj_ids else [1]
     app.obj_id = app.objects[0]
-    if history.events:
-        app.frame = history.events[-1].frame_idx
+    app.frame, app.box_corner = (history.events[-1].frame_idx if history.events else 0), None
     return full_view(app)
 
 
@@ -468,5 +487,21 @@ def _clicks_on(lit: LitSession, t: int) -> list:
 
 def _need_video(app: AppSession) -> LitSession:
     if app.lit is None:
-        raise UserError("Load a video first: pick a sample (or upload one) and press Load.")
+        raise UserError("Load a video first: pick a sample (or upload one) and press Load. If this tab had a video, "
+                        "its session ended after being idle too long (or the server restarted): this is a fresh "
+                        "session, and work that was not exported is gone.")
     return app.lit
+
+
+def _number(value, what: str) -> float:
+    try:
+        return number(value, what)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
+def _whole(value, what: str) -> int:
+    try:
+        return whole_number(value, what)
+    except ValueError as err:
+        raise UserError(f"{err} Use a whole number.") from None

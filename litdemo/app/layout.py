@@ -9,7 +9,9 @@ from __future__ import annotations
 import atexit
 import functools
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -23,6 +25,7 @@ from . import render
 from .config import AppConfig
 from .samples import ASSETS_DIR, SYNTHETIC, sample_names
 from .state import AppSession, ModelCache, ModelChoice, close_session
+from .uploads import STRIDE_LABEL, TRUNCATE_LABEL
 
 INTRO = """# LIT: Live Interactive Training for video segmentation
 Click on the object, **propagate**, and fix the frames where tracking goes wrong. Each
@@ -72,6 +75,22 @@ def launch_options(cfg: AppConfig) -> dict:
                 css="#lit-timeline img {image-rendering: pixelated; cursor: pointer}")
 
 
+def stop_cleanly_on_sigterm() -> None:
+    """Let SIGTERM stop the server the way Ctrl+C does, so the exit sweep of the temp root runs.
+
+    A Space (and docker, systemd, Kubernetes) stops a container with SIGTERM, whose default action
+    ends the process without running `atexit` handlers: every tab's uploads and exports stayed on
+    disk. Python turns SIGINT into KeyboardInterrupt, which Gradio's launch loop handles by closing
+    the server; SIGTERM now takes the same path. Only the main thread may install the handler.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def build_demo(cfg: Optional[AppConfig] = None, assets_dir: Optional[Path] = ASSETS_DIR) -> gr.Blocks:
     """The whole app. Call `.queue(...).launch(**launch_options(cfg))` on the result."""
     cfg = cfg or AppConfig.from_env()
@@ -118,8 +137,8 @@ def _video_tab(cfg: AppConfig, assets_dir: Optional[Path]) -> dict[str, Any]:
                                             f"(≤ {cfg.max_upload_mb:g} MB, ≤ {cfg.max_frames} frames)",
                                       file_types=[".mp4", ".webm", ".mov", ".zip"], elem_id="lit-upload")
                 with gr.Row():
-                    c["stride"] = gr.Slider(1, 10, value=1, step=1, label="keep every n-th frame")
-                    c["truncate"] = gr.Checkbox(label=f"cut after {cfg.max_frames} frames", value=False)
+                    c["stride"] = gr.Slider(1, 10, value=1, step=1, label=STRIDE_LABEL)
+                    c["truncate"] = gr.Checkbox(label=TRUNCATE_LABEL.format(max_frames=cfg.max_frames), value=False)
                 c["load_upload"] = gr.Button("Load upload", elem_id="lit-load-upload")
             with gr.Accordion("2 · Model", open=False):
                 c["model"] = gr.Dropdown(list(MODELS), value=cfg.default_model, label="SAM2.1 size")
@@ -227,7 +246,8 @@ def _wire(c: dict, state: gr.State, cfg: AppConfig, models: ModelCache, assets_d
     c["frame"].release(lambda app, f: run(app, h.goto, f), [state, c["frame"]], outs, **heavy)
     c["prev"].click(lambda app: run(app, h.step, -1), state, outs, **heavy)
     c["next"].click(lambda app: run(app, h.step, 1), state, outs, **heavy)
-    c["tool"].input(lambda app, t: run(app, h.set_tool, t), [state, c["tool"]], outs)
+    # heavy too: with a suggestion on screen, redrawing the frame may run the model
+    c["tool"].input(lambda app, t: run(app, h.set_tool, t), [state, c["tool"]], outs, **heavy)
     c["objects"].input(lambda app, o: run(app, h.select_object, o), [state, c["objects"]], outs, **heavy)
     c["add_object"].click(lambda app: run(app, h.add_object), state, outs, **heavy)
     c["remove_object"].click(lambda app: run(app, h.remove_object), state, outs, **heavy)
