@@ -34,14 +34,19 @@ def _as_pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pred, gt
 
 
-def iou(pred: np.ndarray, gt: np.ndarray) -> float:
+def iou(pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None = None) -> float:
     """Intersection over union of two (H, W) masks.
 
     Both empty -> 1.0: predicting "no object" where the object is absent (occluded, out of
     view) is exactly right, so it must not count as a failure or trigger a correction. This
     matches the DAVIS and SA-V evaluators.
+    `void`: (H, W) pixels left out of both masks (VOST/DAVIS "void" label 255), as the VOST
+    evaluator and the LIT author's `get_iou` do.
     """
     pred, gt = _as_pair(pred, gt)
+    if void is not None:
+        keep = ~_as_pair(void, gt)[0]
+        pred, gt = pred & keep, gt & keep
     union = np.count_nonzero(pred | gt)
     if union == 0:
         return 1.0
