@@ -382,7 +382,8 @@ def subsample(sample: VideoSample, stride: int = 1, max_frames: Optional[int] = 
     if not gt:
         raise DatasetError(f"{sample.name}: no object is visible on the frames kept (stride {stride}, "
                            f"max_frames {max_frames}); use a smaller stride or more frames.")
-    return VideoSample(sample.name, sample.frames[keep], gt, fps=sample.fps / stride)
+    void = {new_index[t]: m for t, m in sample.void.items() if t in new_index}
+    return VideoSample(sample.name, sample.frames[keep], gt, fps=sample.fps / stride, void=void)
 
 
 @lru_cache(maxsize=1)

@@ -190,7 +190,7 @@ def run_protocol(session, sample: VideoSample, obj_id: int, method: str, protoco
     accept, click, correct, mask); `learns` says whether suggestions are checked."""
     protocol = protocol or ProtocolConfig()
     gt = sample.gt[obj_id]
-    void = getattr(sample, "void", None) or {}
+    void = sample.void if protocol.paper else {}   # interactive: void counts as background, as before
     start_clock = time.perf_counter()
     t0 = sample.first_annotated_frame(obj_id)
     if protocol.paper:
