@@ -105,7 +105,7 @@ def buffered(truth, score):
 def test_1_target_after_successful_clicks_is_gt_under_paper_and_the_clicked_mask_interactively(
         predictor, square_video, protocol):
     frames, masks = square_video
-    s = session_on(predictor, square_video, protocol)
+    s = session_on(predictor, square_video, protocol, steps_first=10)   # interactive: a short update will do
     track_to(s, 3)
     clicked = click_towards(s, 3, masks[3])
     s.correct(3, 1)  # the clicks are the correction; no mask given
@@ -117,9 +117,13 @@ def test_1_target_after_successful_clicks_is_gt_under_paper_and_the_clicked_mask
     assert torch.equal(target, s._decoder_target(expected))
 
 
-# ------------------------------------------------------------------------------------ 2. accepted suggestions
+# ------------------------------------------------------------------------------------ 2. and 6. accepting
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_2_an_accepted_suggestion_enters_the_buffer_with_the_gt_under_paper_only(predictor, square_video, protocol):
+def test_2_and_6_an_accepted_suggestion_joins_the_buffer_and_memory_as_the_author_does(
+        predictor, square_video, protocol):
+    """Paper: the accepted frame joins the adapter's buffer with the GT as target, and enters
+    SAM2's memory as an ordinary frame holding the adapter's own logits. Interactive: not
+    buffered; its mask becomes a conditioning frame."""
     frames, masks = square_video
     s = session_on(predictor, square_video, protocol, mode="lit-ft")
     track_to(s, 2)
@@ -128,13 +132,19 @@ def test_2_an_accepted_suggestion_enters_the_buffer_with_the_gt_under_paper_only
     suggestion = s.suggest(5, 1)
     s.accept(5, 1)
     learner = s.learners[1]
-    if protocol == "paper":
-        buffer = learner.adapters[0].buffer
-        assert [b.sample.frame_idx for b in buffer] == [2, 5]
-        assert torch.equal(buffer[1].sample.target, s._decoder_target(masks[5]))   # GT, not the suggestion
-        assert buffer[1].iou == pytest.approx(iou(suggestion, masks[5]))            # ranked by its own IoU
-    else:
+    assert (5 in conditioning_frames(s)) == (protocol == "interactive")
+    if protocol == "interactive":
         assert [x.frame_idx for x in learner.adapters[0].samples] == [2]
+        return
+    buffer = learner.adapters[0].buffer
+    assert [b.sample.frame_idx for b in buffer] == [2, 5]
+    assert torch.equal(buffer[1].sample.target, s._decoder_target(masks[5]))   # GT, not the suggestion
+    assert buffer[1].iou == pytest.approx(iou(suggestion, masks[5]))            # ranked by its own IoU
+    stored = s.state["output_dict_per_obj"][0]["non_cond_frame_outputs"][5]["pred_masks"]
+    out = s._paper_match(5, 1, s.captures.get(1, 5)).output   # accepting trains nothing: the same output
+    assert out.object_score.item() > 0
+    assert torch.allclose(stored.float(), out.mask_logits)    # the adapter's logits, not a re-encoded mask
+    assert np.array_equal(s.mask(5, 1), suggestion)
 
 
 # ------------------------------------------------------------------------------------ 3. replay and schedule
@@ -284,23 +294,6 @@ def test_6_corrections_as_conditioning_decides_the_interactive_memory(predictor,
     s.correct(4, 1, mask=masks[4])
     assert {2, 4} <= conditioning_frames(s) if as_cond else not ({2, 4} & conditioning_frames(s))
     assert predictor.add_all_frames_to_correct_as_cond is True   # the shared model is left as it was
-
-
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_6_an_accepted_suggestion_enters_memory_with_its_own_logits_under_paper(predictor, square_video, protocol):
-    frames, masks = square_video
-    s = session_on(predictor, square_video, protocol, mode="lit-ft")
-    track_to(s, 2)
-    s.correct(2, 1, mask=masks[2])
-    track_to(s, 5, start=3)
-    s.accept(5, 1)
-    assert (5 in conditioning_frames(s)) == (protocol == "interactive")
-    if protocol == "paper":
-        stored = s.state["output_dict_per_obj"][0]["non_cond_frame_outputs"][5]["pred_masks"]
-        out = s._paper_match(5, 1, s.captures.get(1, 5)).output   # accepting trains nothing: the same output
-        assert out.object_score.item() > 0
-        assert torch.allclose(stored.float(), out.mask_logits)    # the adapter's logits, not a re-encoded mask
-        assert np.array_equal(s.mask(5, 1), s.suggest(5, 1))
 
 
 def test_6_the_paper_user_never_tracks_over_an_ordinary_memory_frame():
