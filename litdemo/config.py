@@ -29,20 +29,25 @@ class LitConfig:
     # Module names (inside SAM2's `sam_mask_decoder`) that receive LoRA: the paper adapts only
     # the attention input projections of the two-way transformer.
     lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj")
-    # Adapters per object; the paper's multi-LoRA variant keeps 3 and picks the most confident.
+    # Adapters per object; the paper's multi-LoRA variant keeps 3 (the author's code: its default).
+    # Which one suggests: the most confident (litdemo, interactive protocol) or the one closest to
+    # the GT (the author's code, paper protocol).
     max_adapters: int = 1
     # A correction starts a new adapter (while fewer than max_adapters exist) when no existing
-    # adapter already reaches this IoU on the corrected frame: a new appearance gets its own expert.
+    # adapter already reaches this IoU on the corrected frame: a new appearance gets its own expert
+    # (litdemo's value; the author's code starts one at IoU <= 0.4, which the paper protocol uses).
     new_adapter_below_iou: float = 0.5
 
     # --- the training loop, run once per correction -------------------------------------
-    # The first correction has nothing learned yet: larger lr, more steps (paper: 1e-4, 100).
+    # The first correction has nothing learned yet: larger lr, more steps (paper: 1e-4, 100; the
+    # author's code runs 100 *epochs* of batch-1 passes, litdemo 100 full-batch steps).
     lr_first: float = 1e-4
     steps_first: int = 100
     # Later corrections refine: smaller lr, fewer steps (paper: 5e-5, 20).
     lr_later: float = 5e-5
     steps_later: int = 20
-    # Earlier corrections replayed with each new one so the adapter does not forget (paper: 5).
+    # Earlier corrections replayed with each new one so the adapter does not forget (paper: 5;
+    # litdemo replays the 5 most recent, the author's code the 5 with the highest stored IoU).
     replay_size: int = 5
     # AdamW weight decay; the paper is silent, 0 keeps a 20-step update from shrinking the adapter.
     weight_decay: float = 0.0
@@ -62,7 +67,8 @@ class LitConfig:
     # untrained decoder it moved mid-training to an untouched candidate, the loss jumped back up,
     # early stopping ended training and nothing useful was kept (LIT-FT then never helped).
     train_all_candidates: Optional[bool] = None
-    # Early stopping: stop once the training batch reaches this mean IoU ...
+    # Early stopping (litdemo's rule; the author's code has another, used by the paper protocol):
+    # stop once the training batch reaches this mean IoU ...
     early_stop_iou: float = 0.98
     # ... or when the loss has not improved for this many steps. The best step (by IoU) is kept.
     early_stop_patience: int = 10
