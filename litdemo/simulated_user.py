@@ -232,7 +232,7 @@ def run_protocol(session, sample: VideoSample, obj_id: int, method: str, protoco
 
     final = {t: session.mask(t, obj_id) for t in range(t0, T)}
     judged = {t: m for t, m in gt.items() if t >= t0}
-    scores = j_and_f(final, judged)
+    scores = j_and_f(final, judged, void=void)
     num_clicks = sum(clicks_per_correction)
     cost = (protocol.seconds_per_click * num_clicks + protocol.seconds_per_mask * fallbacks
             + protocol.seconds_per_accept * accepted

@@ -359,6 +359,8 @@ def test_9_void_pixels_are_left_out_of_every_iou_under_paper():
         r = run_protocol(session, sample, 1, "scripted", ProtocolConfig(name=protocol, tau=0.7), learns=False)
         results[protocol] = (r.corrections, r.iou_before[3])
     assert results["paper"] == (0, 1.0) and results["interactive"] == (1, pytest.approx(0.6))
+    from litdemo.metrics import j_and_f
+    assert j_and_f({3: tracked}, {3: sample.gt[1][3]}, void={3: void})["J"] == 1.0   # J leaves void out too
 
 
 def test_9_late_objects_are_skipped_under_paper_unless_asked():
