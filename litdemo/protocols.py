@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 from contextlib import contextmanager
-from typing import Optional
 
 import numpy as np
 import torch

@@ -237,7 +237,7 @@ class LitSession:
                 pending.clicks.append([float(x), float(y), int(l)])
             final = self._sam2_clicks(frame_idx, obj_id, *_split(pending.clicks), clear=True)
         if mask is not None:
-            self._sam2_mask(frame_idx, obj_id, mask=mask, as_cond=self._fixes_as_conditioning("mask"))
+            self._sam2_mask(frame_idx, obj_id, mask=mask)
             final = mask  # the user's mask is the target; SAM2 shows it after its own resize
         elif points is None:
             final = self.mask(frame_idx, obj_id)
@@ -278,7 +278,7 @@ class LitSession:
         if self.paper:
             suggestion = self._paper_accept(frame_idx, obj_id)
         else:
-            self._sam2_mask(frame_idx, obj_id, mask=suggestion, as_cond=self._fixes_as_conditioning("mask"))
+            self._sam2_mask(frame_idx, obj_id, mask=suggestion)
         return self.history.add(Event(kind="accepted", frame_idx=frame_idx, obj_id=obj_id, source="suggestion",
                                       mask=encode_mask(suggestion), iou_before=iou(tracked, suggestion),
                                       wall_seconds=time.perf_counter() - start))
@@ -434,9 +434,8 @@ class LitSession:
                 self.state, frame_idx, obj_id, points=points, labels=labels, box=box, clear_old_points=clear)
         return self._store_shown(frame_idx, obj_id, obj_ids, logits)
 
-    def _sam2_mask(self, frame_idx, obj_id, mask, as_cond: Optional[bool] = None) -> np.ndarray:
-        as_cond = self._fixes_as_conditioning("mask") if as_cond is None else as_cond
-        with conditioning(self.predictor, as_cond):
+    def _sam2_mask(self, frame_idx, obj_id, mask) -> np.ndarray:
+        with conditioning(self.predictor, self._fixes_as_conditioning("mask")):
             _, obj_ids, logits = self.predictor.add_new_mask(self.state, frame_idx, obj_id, mask)
         return self._store_shown(frame_idx, obj_id, obj_ids, logits)
 
