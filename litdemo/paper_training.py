@@ -6,8 +6,9 @@ sam2/modeling/sam/lora.py), written anew:
 
 - Samples: a new adapter trains on the new sample alone; an existing adapter trains on the new
   sample plus the `replay_best` (5) samples of its own buffer with the highest stored IoU
-  (`BufferedSample.iou`: the best epoch IoU of the update that added the sample, or the IoU of an
-  accepted suggestion against the ground truth; stored once, never recomputed).
+  (`BufferedSample.iou`: the best epoch score of the update that added the sample, i.e. the mean
+  IoU over all of that update's samples, not the sample's own; or, for an accepted suggestion,
+  its IoU against the ground truth; stored once, never recomputed).
 - Schedule: a new adapter 100 epochs at lr 1e-4, an existing one 20 epochs at 5e-5, each update
   with a fresh AdamW (no weight decay). An epoch is one pass over the samples in a random order
   with one optimizer step per sample (batch 1): a 6-sample update makes up to 120 steps.
