@@ -251,8 +251,9 @@ def test_5_a_new_adapter_starts_when_the_best_scores_at_most_0_4(score, adapters
     learner = PaperLearner(FakeDecoder(square(1), 0.5), fake_prompt(), cfg)
     learner.adapters = [PaperAdapter(FakeDecoder(square(int(round(20 * score))), 0.5))]  # IoU = score
     sample = buffered(truth, 0.0).sample
-    _, idx = learner.learn(sample, truth, None)
+    curve, idx = learner.learn(sample, truth, None)
     assert len(learner.adapters) == adapters_after and idx == adapters_after - 1
+    assert learner.adapters[idx].buffer[-1].iou == max(curve.iou)   # ranked by the update's best epoch score
     # the interactive learner's rule differs at 0.45: below its 0.5 threshold it starts a new adapter
     interactive = ObjectLearner(FakeDecoder(square(1), 0.5), fake_prompt(), LitConfig(mode="lit-ft", max_adapters=3))
     interactive.adapters = [Adapter(FakeDecoder(square(int(round(20 * score))), 0.5), [sample])]
