@@ -15,6 +15,8 @@ Parts (--parts; ratios are always against a baseline run in the same process):
                against float32 (adopt only >= 20% saved with IoU >= 0.99);
   overhead     propagation seconds/frame of a LitSession (LIT-LoRA: decoder inputs captured) vs
                raw sam2 `propagate_in_video` on the same frames and weights (target <= 1.05);
+  steps        one training step split into forward, loss, backward and AdamW, with the paper's
+               LoRA dropout and without it, at batch 1 (first correction) and 6 (later ones);
   corrections  one correction's training time for the first correction (up to 100 steps) and
                the median of later ones (up to 20 steps, batch = new sample + replay), under the
                paper's schedule with early stopping and with every step, LIT-LoRA capped by
@@ -306,7 +308,7 @@ def cpu_variant(model, threads=1, bf16=False, channels_last=False, compile=False
 
 
 # ---------------------------------------------------------------------------- main
-PARTS = ("profile", "cache", "cpu", "overhead", "corrections")
+PARTS = ("profile", "cache", "cpu", "overhead", "steps", "corrections")
 
 
 def main():
@@ -317,6 +319,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default=None)
     parser.add_argument("--cap", type=float, default=1.0, help="max_train_seconds for the capped schedule")
+    parser.add_argument("--schedules", nargs="+", choices=list(schedules(1.0)), default=list(schedules(1.0)),
+                        help="the training schedules part corrections times")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant in part cpu")
     args = parser.parse_args()
     device = pick_device(args.device)
@@ -337,12 +341,14 @@ def main():
         session = None
         if "overhead" in args.parts:
             session = overhead(model, frames, masks, size, device, args.repeats)
+        if session is None and {"steps", "corrections"} & set(args.parts):
+            session = LitSession(model, frames, LitConfig(mode="lit-lora"))
+            session.prompt(0, 1, mask=masks[0])
+            session.propagate_all()
+        if "steps" in args.parts:
+            step_breakdown(session, masks, args.repeats)
         if "corrections" in args.parts:
-            if session is None:
-                session = LitSession(model, frames, LitConfig(mode="lit-lora"))
-                session.prompt(0, 1, mask=masks[0])
-                session.propagate_all()
-            corrections(session, masks, args.frames, args.cap)
+            corrections(session, masks, args.frames, args.cap, args.schedules)
 
 
 def overhead(model, frames, masks, size, device, repeats):
@@ -363,16 +369,61 @@ def overhead(model, frames, masks, size, device, repeats):
     return session
 
 
-def corrections(session, masks, num_frames, cap):
-    schedules = (("LIT-LoRA, paper schedule, early stopping", LitConfig()),
-                 ("LIT-LoRA, paper schedule, all steps", LitConfig(early_stop_iou=1.0, early_stop_patience=10**6)),
-                 (f"LIT-LoRA, capped at {cap:g} s", LitConfig(max_train_seconds=cap)),
-                 ("LIT-FT (can fit a random decoder), early stopping", LitConfig(mode="lit-ft")),
-                 # latency candidates (issue 13): measured here, not defaults
-                 ("candidate: LIT-LoRA, no LoRA dropout", LitConfig(lora_dropout=0.0)),
-                 ("candidate: LIT-LoRA, replay 2 instead of 5", LitConfig(replay_size=2)),
-                 ("candidate: LIT-LoRA, patience 5 instead of 10", LitConfig(early_stop_patience=5)))
-    for label, cfg in schedules:
+def step_breakdown(session, masks, repeats, batch_sizes=(1, 6), steps=3):
+    """Where one training step's time goes (forward, loss, backward, AdamW), with the paper's LoRA
+    dropout (p = 0.1) and without it, for a first correction (batch 1) and a later one (batch 6)."""
+    from litdemo.adapters import make_adapted_decoder, trainable_parameters, training_mode
+    from litdemo.decoder import DecoderInputs, run_decoder
+    from litdemo.training import lit_loss
+
+    frames = sorted(f for (_, f) in session.captures._items)
+    print(f"one LIT-LoRA training step, best of {repeats} x {steps} steps (ms):")
+    for batch in batch_sizes:
+        picked = [frames[i % len(frames)] for i in range(batch)]
+        inputs = DecoderInputs.cat([session.captures.get(1, f) for f in picked]).to("cpu")
+        target = torch.cat([session._decoder_target(masks[f]) for f in picked])
+        for dropout in (0.1, 0.0):
+            cfg = LitConfig(lora_dropout=dropout)
+            decoder = make_adapted_decoder(session.predictor.sam_mask_decoder, cfg)
+            optimizer = torch.optim.AdamW(trainable_parameters(decoder), lr=cfg.lr_first)
+            parts = defaultdict(list)
+            with torch.enable_grad(), training_mode(decoder):
+                for _ in range(repeats * steps):
+                    t0 = time.perf_counter()
+                    out = run_decoder(decoder, session._prompt, inputs)
+                    t1 = time.perf_counter()
+                    loss = lit_loss(out, target, cfg)
+                    t2 = time.perf_counter()
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    t3 = time.perf_counter()
+                    optimizer.step()
+                    t4 = time.perf_counter()
+                    for name, a, b in (("forward", t0, t1), ("loss", t1, t2), ("backward", t2, t3), ("AdamW", t3, t4),
+                                       ("step", t0, t4)):
+                        parts[name].append(1000 * (b - a))
+            best = {k: min(v) for k, v in parts.items()}
+            print(f"    batch {batch}, LoRA dropout {dropout:.1f}: step {best['step']:6.0f} = forward {best['forward']:.0f}"
+                  f" + loss {best['loss']:.0f} + backward {best['backward']:.0f} + AdamW {best['AdamW']:.0f}")
+
+
+def schedules(cap):
+    """name -> (label, LitConfig) of the schedules part `corrections` can time."""
+    return {
+        "paper": ("LIT-LoRA, paper schedule, early stopping", LitConfig()),
+        "all-steps": ("LIT-LoRA, paper schedule, all steps", LitConfig(early_stop_iou=1.0, early_stop_patience=10**6)),
+        "capped": (f"LIT-LoRA, capped at {cap:g} s", LitConfig(max_train_seconds=cap)),
+        "ft": ("LIT-FT (can fit a random decoder), early stopping", LitConfig(mode="lit-ft")),
+        # latency candidates (issue 13): measured here, not defaults
+        "no-dropout": ("candidate: LIT-LoRA, no LoRA dropout", LitConfig(lora_dropout=0.0)),
+        "replay2": ("candidate: LIT-LoRA, replay 2 instead of 5", LitConfig(replay_size=2)),
+        "patience5": ("candidate: LIT-LoRA, patience 5 instead of 10", LitConfig(early_stop_patience=5)),
+    }
+
+
+def corrections(session, masks, num_frames, cap, names):
+    for name in names:
+        label, cfg = schedules(cap)[name]
         report(label, correction_times(session, masks, cfg, n_later=min(4, num_frames - 3)))
 
 

@@ -15,8 +15,9 @@ uint8 frames in a few ms; SAM2's tracking never reads it) and the position encod
 depend only on the feature map's shape, so one copy serves every frame).
 
 Why float32 and no half precision: the cached levels feed memory attention, the decoder and
-the memory encoder, whose outputs feed every later frame; a float16 copy changes logits by
-~1e-3 and so can flip boundary pixels, and the cache promises masks equal to SAM2's own.
+the memory encoder, whose outputs feed every later frame, and the cache promises masks equal
+to SAM2's own. A float16 copy halves the memory but does not keep that promise: re-propagating
+5 frames after a correction (random tiny, 256 px) gave 14 different pixels (IoU 0.9999).
 """
 from __future__ import annotations
 
