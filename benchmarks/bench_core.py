@@ -371,37 +371,42 @@ def overhead(model, frames, masks, size, device, repeats):
 
 def step_breakdown(session, masks, repeats, batch_sizes=(1, 6), steps=3):
     """Where one training step's time goes (forward, loss, backward, AdamW), with the paper's LoRA
-    dropout (p = 0.1) and without it, for a first correction (batch 1) and a later one (batch 6)."""
+    dropout (p = 0.1) and without it, for a first correction (batch 1) and a later one (batch 6).
+    The two decoders take turns step by step, so the machine's noise hits both alike."""
     from litdemo.adapters import make_adapted_decoder, trainable_parameters, training_mode
     from litdemo.decoder import DecoderInputs, run_decoder
     from litdemo.training import lit_loss
 
     frames = sorted(f for (_, f) in session.captures._items)
-    print(f"one LIT-LoRA training step, best of {repeats} x {steps} steps (ms):")
+    print(f"one LIT-LoRA training step, best of {repeats * steps} steps (ms):")
     for batch in batch_sizes:
         picked = [frames[i % len(frames)] for i in range(batch)]
         inputs = DecoderInputs.cat([session.captures.get(1, f) for f in picked]).to("cpu")
         target = torch.cat([session._decoder_target(masks[f]) for f in picked])
+        runs = []
         for dropout in (0.1, 0.0):
             cfg = LitConfig(lora_dropout=dropout)
             decoder = make_adapted_decoder(session.predictor.sam_mask_decoder, cfg)
             optimizer = torch.optim.AdamW(trainable_parameters(decoder), lr=cfg.lr_first)
-            parts = defaultdict(list)
-            with torch.enable_grad(), training_mode(decoder):
-                for _ in range(repeats * steps):
-                    t0 = time.perf_counter()
-                    out = run_decoder(decoder, session._prompt, inputs)
-                    t1 = time.perf_counter()
-                    loss = lit_loss(out, target, cfg)
-                    t2 = time.perf_counter()
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    t3 = time.perf_counter()
-                    optimizer.step()
-                    t4 = time.perf_counter()
-                    for name, a, b in (("forward", t0, t1), ("loss", t1, t2), ("backward", t2, t3), ("AdamW", t3, t4),
-                                       ("step", t0, t4)):
+            runs.append((dropout, cfg, decoder, optimizer, defaultdict(list)))
+        with torch.enable_grad():
+            for _ in range(repeats * steps):
+                for dropout, cfg, decoder, optimizer, parts in runs:
+                    with training_mode(decoder):
+                        t0 = time.perf_counter()
+                        out = run_decoder(decoder, session._prompt, inputs)
+                        t1 = time.perf_counter()
+                        loss = lit_loss(out, target, cfg)
+                        t2 = time.perf_counter()
+                        optimizer.zero_grad(set_to_none=True)
+                        loss.backward()
+                        t3 = time.perf_counter()
+                        optimizer.step()
+                        t4 = time.perf_counter()
+                    for name, a, b in (("forward", t0, t1), ("loss", t1, t2), ("backward", t2, t3),
+                                       ("AdamW", t3, t4), ("step", t0, t4)):
                         parts[name].append(1000 * (b - a))
+        for dropout, _, _, _, parts in runs:
             best = {k: min(v) for k, v in parts.items()}
             print(f"    batch {batch}, LoRA dropout {dropout:.1f}: step {best['step']:6.0f} = forward {best['forward']:.0f}"
                   f" + loss {best['loss']:.0f} + backward {best['backward']:.0f} + AdamW {best['AdamW']:.0f}")
