@@ -46,7 +46,7 @@ from litdemo.config import LitConfig
 from litdemo.datasets import make_synthetic_video
 from litdemo.learner import ObjectLearner
 from litdemo.metrics import iou
-from litdemo.models import build_architecture, pick_device
+from litdemo.models import build_architecture, load_sam2, pick_device
 from litdemo.session import LitSession
 from litdemo.training import TrainingSample
 
@@ -314,7 +314,9 @@ PARTS = ("profile", "cache", "cpu", "overhead", "steps", "corrections")
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 512])
+    parser.add_argument("--model", choices=("tiny", "micro"), default="tiny",
+                        help="tiny: SAM2.1 tiny, random weights; micro: litdemo's trained micro model (shipped)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None, help="default: 1024 512 (tiny), 128 (micro)")
     parser.add_argument("--frames", type=int, default=9, help="frames of the synthetic video (> 7 for a full bank)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default=None)
@@ -323,15 +325,22 @@ def main():
                         help="the training schedules part corrections times")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant in part cpu")
     args = parser.parse_args()
+    if args.model == "micro" and "overhead" in args.parts:
+        parser.error("part overhead builds raw sam2 from the tiny config; leave it out with --model micro")
+    sizes = args.sizes or ([128] if args.model == "micro" else [1024, 512])
     device = pick_device(args.device)
-    print(f"device: {device}, torch threads: {torch.get_num_threads()}, random-init sam2.1 tiny, "
+    weights = "trained micro" if args.model == "micro" else "random-init sam2.1 tiny"
+    print(f"device: {device}, torch threads: {torch.get_num_threads()}, {weights}, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     sample = make_synthetic_video(num_frames=args.frames, height=480, width=854, seed=0)
     frames, masks = sample.frames, [sample.gt_mask(1, t) for t in range(args.frames)]
-    for size in args.sizes:
+    for size in sizes:
         torch.manual_seed(0)
-        model = build_architecture("tiny", image_size=size).to(device).eval()
-        model.untrained = True
+        if args.model == "micro":
+            model = load_sam2("micro", image_size=size, device=device)
+        else:
+            model = build_architecture("tiny", image_size=size).to(device).eval()
+            model.untrained = True
         print(f"\n== {size} px ==")
         full_row = profile(model, frames, masks[0], size) if "profile" in args.parts else None
         if "cache" in args.parts:
