@@ -116,6 +116,13 @@ class LitConfig:
     # Upper bound on what the capture store may hold; the oldest frames are dropped first and
     # are recomputed from SAM2's memory if a correction lands on them later.
     capture_budget_mb: float = 1024.0
+    # --- memory for the image encoder's output (litdemo's choice; the paper is silent) ------
+    # Each frame's backbone features are computed once per session and reused when tracking
+    # runs over the frame again (re-propagation after every correction, recomputed captures):
+    # SAM2 itself keeps only the last frame's. Kept in float32 so masks equal SAM2's own: 16 MB
+    # a frame at 1024 px, 4 MB at 512 px; the default 2048 MB holds 128 frames at 1024 px (most
+    # DAVIS videos whole). Least recently used frames go first; 0 turns the cache off.
+    feature_cache_mb: float = 2048.0
     # Seed for the adapter initialisation and dropout, so runs are reproducible.
     seed: int = 0
 
@@ -128,6 +135,8 @@ class LitConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0 (got {getattr(self, name)}).")
+        if self.feature_cache_mb < 0:
+            raise ValueError(f"feature_cache_mb must be >= 0 (0 turns the feature cache off; got {self.feature_cache_mb}).")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise ValueError(f"lora_dropout must be in [0, 1) (got {self.lora_dropout}).")
         if self.max_train_seconds is not None and not self.max_train_seconds > 0:

@@ -29,8 +29,9 @@ from .decoder import CaptureStore, EmptyPrompt, to_video_mask
 from .history import Event, History, encode_mask
 from .learner import ObjectLearner
 from .metrics import iou
+from .feature_cache import FeatureCache
 from .paper_learner import PaperLearner
-from .predictor import CAPTURE_KEY, DECODER_KEY, LitVideoPredictor
+from .predictor import CAPTURE_KEY, DECODER_KEY, FEATURE_CACHE_KEY, LitVideoPredictor
 from .protocols import conditioning, is_conditioning_frame, remember_suggestion
 from .training import TrainingSample
 from .validation import bool_mask, is_whole
@@ -56,6 +57,8 @@ class LitSession:
         # decoder inputs of each tracked (object, frame), captured by the predictor's hook
         self.captures = CaptureStore(self.config.capture_budget_mb, self.config.capture_dtype)
         self.state[CAPTURE_KEY] = self._on_capture
+        # each frame's image-encoder output, reused when tracking passes over the frame again
+        self.features = self.state[FEATURE_CACHE_KEY] = FeatureCache(self.config.feature_cache_mb)
         if self.config.use_adapter_in_propagation:
             self.state[DECODER_KEY] = self._tracking_decoder
         self._prompt = EmptyPrompt(predictor) if self.config.learns else None
@@ -313,6 +316,7 @@ class LitSession:
         self.predictor.reset_state(self.state)
         self.learners.clear()
         self.captures.clear()
+        self.features.clear()
         self.masks.clear()
         self.pending.clear()
         self.history.events.clear()
