@@ -64,7 +64,7 @@ _TRAIN_TAG, _EVAL_TAG = 0x6D6963, 0x657661   # "mic", "eva": keys no dataset gen
 class MicroTrainConfig:
     seed: int = 0
     # Optimizer steps. One step = one picture of each of the 48 training classes.
-    steps: int = 3000
+    steps: int = 2000
     # AdamW as in open_clip's training recipe (betas 0.9/0.98, eps 1e-6, no decay on gains, biases
     # and the temperature), with a linear warmup and a cosine decay to zero. Our choice of values
     # for a model this small, not tuned on the held-out classes.
