@@ -64,12 +64,12 @@ _TRAIN_TAG, _EVAL_TAG = 0x6D6963, 0x657661   # "mic", "eva": keys no dataset gen
 class MicroTrainConfig:
     seed: int = 0
     # Optimizer steps. One step = one picture of each of the 48 training classes.
-    steps: int = 2000
+    steps: int = 1000
     # AdamW as in open_clip's training recipe (betas 0.9/0.98, eps 1e-6, no decay on gains, biases
     # and the temperature), with a linear warmup and a cosine decay to zero. Our choice of values
     # for a model this small, not tuned on the held-out classes.
     lr: float = 1e-3
-    warmup_steps: int = 200
+    warmup_steps: int = 100
     weight_decay: float = 0.1
     # Size the pictures are drawn at before open_clip's preprocessing (the datasets' default).
     draw_size: int = 64
