@@ -128,6 +128,9 @@ def run_cli(args: argparse.Namespace) -> int:
                                 out_dir=args.out, progress=lambda m: print(m, file=sys.stderr, flush=True))
     if result.info["untrained"]:
         print("NOTE: model has random weights (untrained): a mechanics check, not the paper's numbers.")
+    elif args.model == "micro" and not args.weights_path:
+        print("NOTE: micro CLIP, trained on synthetic images (it knows synthetic birds only): LIT on a CLIP that "
+              "knows something, not the paper's numbers. See docs/clip.md, 'Model card: micro CLIP'.")
     print(result.to_markdown())
     if args.out:
         print(f"wrote {args.out}/results.csv, results.json, results.md and PNG plots")
