@@ -142,3 +142,15 @@ def test_training_batches_cover_the_training_classes_and_differ_by_step():
     again, _ = training_batch(0, 0, preprocess, tokenizer)
     later, _ = training_batch(0, 1, preprocess, tokenizer)
     assert torch.equal(pixels, again) and not torch.equal(pixels, later)
+
+
+def test_the_app_clip_tab_offers_the_micro_clip_on_heldout_classes():
+    from litdemo.app.clip_tab import ClipTab, clip_correct, clip_start
+
+    tab = ClipTab()
+    view = clip_start(tab, "micro", "lit-lora")
+    assert "micro CLIP, trained on synthetic images" in view["clip_status"]
+    assert view["labels"]["choices"] == [SyntheticFineGrained(classes="heldout").class_names[k] for k in range(12)]
+    truth = view["clip_info"].split("ground truth: ")[1].split(")")[0]
+    event_view = clip_correct(tab, truth)
+    assert "P(true class)" in event_view["clip_info"] and len(tab.session.history.corrections) == 1
