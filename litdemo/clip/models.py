@@ -32,7 +32,7 @@ MICRO_ARCH = "litdemo-micro-clip"
 MICRO_LABEL = "micro CLIP, trained on synthetic images"
 # The shipped file and its sha256 (docs/clip.md, "Model card: micro CLIP", says how it was made).
 MICRO_WEIGHTS = "weights/micro_clip.pt"
-MICRO_SHA256 = "TO-BE-FILLED"
+MICRO_SHA256 = "e0d87f97c737c5c3321b547fd4d06150c84eaab98b448038fcb4430ae11ad71d"
 
 # A deliberately tiny CLIP (~1.7M parameters, mostly the 49408-token embedding table): 32x32
 # images in 4x4 patches of 8 px, two blocks per tower. For tests and offline tours only.
