@@ -16,7 +16,7 @@ from litdemo.clip import models as clip_models
 from litdemo.clip.cli import main as clip_cli
 from litdemo.clip.micro import (CHECKPOINT_FILE, METRICS_FILE, WEIGHTS_FILE, MicroTrainConfig, training_batch,
                                 train_micro_clip, zero_shot_accuracy)
-from litdemo.clip.synthetic import ALL_CLASSES, HELDOUT_CLASSES, TRAIN_CLASSES, SyntheticFineGrained
+from litdemo.clip.synthetic import ALL_CLASSES, HELDOUT_CLASSES, TRAIN_CLASSES, SyntheticFineGrained, class_name
 
 logging.getLogger().setLevel(logging.ERROR)
 
@@ -150,7 +150,7 @@ def test_the_app_clip_tab_offers_the_micro_clip_on_heldout_classes():
     tab = ClipTab()
     view = clip_start(tab, "micro", "lit-lora")
     assert "micro CLIP, trained on synthetic images" in view["clip_status"]
-    assert view["labels"]["choices"] == [SyntheticFineGrained(classes="heldout").class_names[k] for k in range(12)]
+    assert view["labels"]["choices"] == [class_name(c) for c in HELDOUT_CLASSES]
     truth = view["clip_info"].split("ground truth: ")[1].split(")")[0]
     event_view = clip_correct(tab, truth)
     assert "P(true class)" in event_view["clip_info"] and len(tab.session.history.corrections) == 1

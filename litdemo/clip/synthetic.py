@@ -87,15 +87,18 @@ def _pick_classes(classes: Union[str, Sequence[tuple[str, str, str]]], num_class
 
 class SyntheticFineGrained(ClipDataset):
     """`num_classes` classes drawn from `classes`: "random" (a seeded pick among all 60
-    combinations, the default), "heldout" / "train" (the micro CLIP's split, in a fixed order; all
-    of it when num_classes is None), or an explicit list of (body, accent colour, accent place)."""
+    combinations, the default; 8 unless num_classes says otherwise), "heldout" / "train" (the micro
+    CLIP's split, in a fixed order; all of it unless num_classes asks for fewer), or an explicit
+    list of (body, accent colour, accent place)."""
 
-    def __init__(self, num_classes: Optional[int] = 8, images_per_class: int = 20, image_size: int = 64,
+    def __init__(self, num_classes: Optional[int] = None, images_per_class: int = 20, image_size: int = 64,
                  seed: int = 0, classes: Union[str, Sequence[tuple[str, str, str]]] = "random"):
         if images_per_class < 1 or image_size < 16:
             raise ValueError(f"images_per_class={images_per_class} must be >= 1 and image_size={image_size} >= 16.")
-        if isinstance(classes, str) and classes == "random" and not 2 <= (num_classes or 0) <= len(ALL_CLASSES):
-            raise ValueError(f"num_classes={num_classes} must be in [2, {len(ALL_CLASSES)}] (body x accent x place).")
+        if isinstance(classes, str) and classes == "random":
+            num_classes = 8 if num_classes is None else num_classes
+            if not 2 <= num_classes <= len(ALL_CLASSES):
+                raise ValueError(f"num_classes={num_classes} must be in [2, {len(ALL_CLASSES)}] (body x accent x place).")
         rng = np.random.default_rng(seed)
         picked = _pick_classes(classes, num_classes, rng)
         self.attributes = picked                             # (body, accent colour, accent place)
