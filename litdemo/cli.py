@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_bench(sub)
     _add_demo(sub)
+    _add_train_micro(sub)
     _add_plugins(sub)
     return parser
 
@@ -42,12 +43,13 @@ def _add_bench(sub) -> None:
                                    "runs already done. See docs/benchmark.md.")
     p.add_argument("--dataset", required=True, help=f"one of: {', '.join(DATASETS)}")
     p.add_argument("--root", help="the dataset folder (not needed for synthetic)")
-    p.add_argument("--model", default="tiny", help=f"SAM2.1 size: {', '.join(MODELS)} (default tiny)")
+    p.add_argument("--model", default="tiny", help=f"SAM2.1 size: {', '.join(MODELS)} (default tiny; micro: "
+                                                   f"litdemo's own small model, shipped, no download)")
     p.add_argument("--methods", nargs="+", default=["sam2", "lit-lora"], help=f"of: {', '.join(METHODS)}")
     p.add_argument("--out", default="results/bench", help="results folder (default results/bench)")
     p.add_argument("--untrained", action="store_true", help="random weights (a mechanics check, no download)")
     p.add_argument("--checkpoint", help="a local SAM2.1 checkpoint file (.pt)")
-    p.add_argument("--image-size", type=int, default=1024, help="model input size (SAM2: 1024)")
+    p.add_argument("--image-size", type=int, help="model input size (default: the model's own, 1024; micro 128)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
     p.add_argument("--tau", type=float, default=0.5, help="IoU below which a frame needs fixing (paper: 0.5, 0.7)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="model (untrained) and adapter seeds")
@@ -82,6 +84,48 @@ def _add_demo(sub) -> None:
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: fastest on a shared CPU)")
     p.set_defaults(func=_demo)
+
+
+def _add_train_micro(sub) -> None:
+    from .micro.train import MicroTrainConfig
+
+    p = sub.add_parser("train-micro", help="train the micro SAM2 from scratch on litdemo's procedural videos",
+                       description="Trains the micro SAM2 (docs/micro.md) with sam2's own training code. Resumable: "
+                                   "run the same command again after a kill. Writes OUT/sam2.1_hiera_micro.pt and "
+                                   "OUT/train_log.json (loss curve, settings, sha256).")
+    p.add_argument("--out", required=True, help="folder for the checkpoint, the resumable state and the log")
+    p.add_argument("--steps", type=int, default=MicroTrainConfig.steps, help="optimizer steps (default: the shipped model's)")
+    p.add_argument("--batch-size", type=int, default=MicroTrainConfig.batch_size, help="videos per step")
+    p.add_argument("--lr", type=float, default=MicroTrainConfig.lr, help="AdamW peak learning rate")
+    p.add_argument("--point-prompts", type=float, default=MicroTrainConfig.point_prompts,
+                   help="share of clips prompted with clicks or a box instead of the mask")
+    p.add_argument("--curriculum", type=float, default=MicroTrainConfig.curriculum,
+                   help="share of the run that ramps from easy clips to the full mix")
+    p.add_argument("--warmup", type=int, default=MicroTrainConfig.warmup, help="linear warm-up steps")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation (default 0)")
+    p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: on a busy 2-core machine more threads run slower)")
+    p.set_defaults(func=_train_micro)
+
+
+def _train_micro(args: argparse.Namespace) -> int:
+    import torch
+
+    from .micro.train import MicroTrainConfig, train_micro
+
+    import cv2
+
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)  # the procedural renderer's blurs and resizes
+    cfg = MicroTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
+                           point_prompts=args.point_prompts, curriculum=args.curriculum, seed=args.seed)
+    path = train_micro(args.out, cfg, device=args.device)
+    import json
+
+    log = json.loads((path.parent / "train_log.json").read_text())
+    print(f"wrote {path} (sha256 {log['sha256']}) after {len(log['loss'])} steps, {log['seconds'] / 60:.1f} min")
+    return 0
 
 
 def _add_plugins(sub) -> None:

@@ -2,13 +2,19 @@
 
     predictor = load_sam2("tiny")                          # weights from the Hugging Face hub
     predictor = load_sam2("tiny", checkpoint="sam2.1_hiera_tiny.pt")   # a local file
-    predictor = load_sam2("tiny", pretrained=False, image_size=256)    # random init (tests, offline tours)
+    predictor = load_sam2("tiny", pretrained=False, image_size=256)    # random init (loading tests)
+    predictor = load_sam2("micro")                         # litdemo's own trained micro model, shipped inside
+
+`micro` is not SAM2.1: it is SAM2.1's architecture shrunk to 1.8 M parameters and trained by litdemo
+on its synthetic videos (`litdemo train-micro`, docs/micro.md). It works offline, so the tours, the
+notebooks, `litdemo demo` and the tests use it wherever the real weights cannot be had.
 
 Checkpoints are sam2's own format ({"model": state_dict}) and are read with
 `torch.load(..., weights_only=True)`, so a checkpoint file cannot run code.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,17 +35,38 @@ CHECKPOINT_DIR_ENV = "LITDEMO_CHECKPOINT_DIR"
 CHECKPOINT_ENV = "LITDEMO_SAM2_CHECKPOINT"
 
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    config_file: str   # sam2's hydra config for the architecture
-    hub_repo: str      # Hugging Face repository holding the weights
-    filename: str      # checkpoint file inside that repository
+    config_file: str   # sam2's hydra config for the architecture (or a YAML file inside litdemo)
+    hub_repo: str      # Hugging Face repository holding the weights ("" for a model shipped inside litdemo)
+    filename: str      # checkpoint file inside that repository (or inside litdemo)
+    image_size: int = 1024  # the input size the weights were trained at: load_sam2's default
+    sha256: str = ""   # for a shipped checkpoint: its hash, checked on every load
+    label: str = ""    # how the UI, plots and histories name the model
 
+    @property
+    def shipped(self) -> bool:
+        """True for a checkpoint that ships inside the litdemo package (no download, hash-checked)."""
+        return not self.hub_repo
+
+    @property
+    def display_name(self) -> str:
+        return self.label or f"SAM2.1 {self.name}"
+
+
+MICRO_LABEL = "micro: trained on litdemo's synthetic videos, not SAM2.1"
+# The shipped micro checkpoint's sha256; `litdemo train-micro` prints the hash of what it writes.
+MICRO_SHA256 = "474f97888d2afb645148983716cb2a49682ecec704b408f059aad410b00714dc"
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
+        ModelSpec("micro", "micro/sam2.1_hiera_micro.yaml", "", "micro/sam2.1_hiera_micro.pt", image_size=128,
+                  sha256=MICRO_SHA256, label=MICRO_LABEL),
         ModelSpec("tiny", "configs/sam2.1/sam2.1_hiera_t.yaml", "facebook/sam2.1-hiera-tiny", "sam2.1_hiera_tiny.pt"),
         ModelSpec("small", "configs/sam2.1/sam2.1_hiera_s.yaml", "facebook/sam2.1-hiera-small", "sam2.1_hiera_small.pt"),
         ModelSpec("base_plus", "configs/sam2.1/sam2.1_hiera_b+.yaml", "facebook/sam2.1-hiera-base-plus",
@@ -94,28 +121,46 @@ def build_architecture(name: str, image_size: int = 1024, device: Union[str, tor
         "++model.binarize_mask_from_pts_for_mem_enc=true",
         f"++model.fill_hole_area={8 if device.type == 'cuda' else 0}",
     ]
-    _ensure_hydra()
-    cfg = compose(config_name=spec.config_file, overrides=overrides)
-    OmegaConf.resolve(cfg)
+    cfg = model_config(spec, overrides)
     model: LitVideoPredictor = instantiate(cfg.model, _recursive_=True)
     model.model_name = name
+    model.model_label = spec.display_name
     return model
+
+
+def model_config(spec: ModelSpec, overrides: list[str]):
+    """The resolved OmegaConf config of `spec` with hydra-style `++key=value` overrides applied.
+
+    sam2's own sizes are composed by hydra from sam2's config module; a YAML shipped inside
+    litdemo (micro) is read directly, since hydra only searches the module it was started on.
+    """
+    if spec.config_file.startswith("configs/"):
+        _ensure_hydra()
+        cfg = compose(config_name=spec.config_file, overrides=overrides)
+    else:
+        cfg = OmegaConf.load(PACKAGE_DIR / spec.config_file)
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([o.removeprefix("++") for o in overrides]))
+    OmegaConf.resolve(cfg)
+    return cfg
 
 
 def load_sam2(
     name: str = "tiny",
     checkpoint: Optional[Union[str, Path]] = None,
     device: Optional[Union[str, torch.device]] = None,
-    image_size: int = 1024,
+    image_size: Optional[int] = None,
     pretrained: bool = True,
 ) -> LitVideoPredictor:
     """Build a SAM2.1 video predictor for LIT.
 
     Weights come from, in order: `checkpoint`, $LITDEMO_SAM2_CHECKPOINT,
-    $LITDEMO_CHECKPOINT_DIR/<file>, the Hugging Face hub. With `pretrained=False` the model
-    keeps its random initialisation and is marked `untrained` (the UI and plots say so).
+    $LITDEMO_CHECKPOINT_DIR/<file>, the Hugging Face hub; `micro` reads the checkpoint shipped
+    inside litdemo (hash-checked) unless `checkpoint` names another. With `pretrained=False` the
+    model keeps its random initialisation and is marked `untrained` (the UI and plots say so).
+    `image_size` defaults to the size the weights were trained at (1024; micro: 128).
     """
     device = pick_device(device)
+    image_size = image_size or model_spec(name).image_size
     model = build_architecture(name, image_size=image_size, device="cpu")
     if pretrained or checkpoint is not None:
         path = resolve_checkpoint(name, checkpoint)
@@ -129,6 +174,8 @@ def load_sam2(
 def resolve_checkpoint(name: str, checkpoint: Optional[Union[str, Path]] = None) -> Path:
     """Find the checkpoint file for `name`, downloading it from the hub as a last resort."""
     spec = model_spec(name)
+    if spec.shipped and not checkpoint:
+        return shipped_checkpoint(spec)
     explicit = checkpoint or os.environ.get(CHECKPOINT_ENV)
     if explicit:
         path = Path(explicit).expanduser()
@@ -152,6 +199,30 @@ def resolve_checkpoint(name: str, checkpoint: Optional[Union[str, Path]] = None)
             f"or put it in the folder named by {CHECKPOINT_DIR_ENV}. "
             f"For an offline tour use pretrained=False (an untrained model)."
         ) from err
+
+
+def shipped_checkpoint(spec: ModelSpec) -> Path:
+    """The checkpoint that ships inside litdemo, after checking its sha256 (a damaged or
+    half-copied install must fail loudly, not track badly)."""
+    path = PACKAGE_DIR / spec.filename
+    if not path.is_file():
+        raise WeightsUnavailableError(
+            f"The '{spec.name}' checkpoint should ship inside litdemo at {path} but is missing; reinstall "
+            f"litdemo, or train it again with `litdemo train-micro --out DIR` and pass checkpoint=DIR/...pt.")
+    digest = file_sha256(path)
+    if digest != spec.sha256:
+        raise WeightsUnavailableError(
+            f"{path} has sha256 {digest[:16]}..., not the {spec.sha256[:16]}... this litdemo shipped: the file is "
+            f"damaged or was replaced. Reinstall litdemo; to use a model you trained yourself pass checkpoint=PATH.")
+    return path
+
+
+def file_sha256(path: Union[str, Path]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def load_checkpoint(model: torch.nn.Module, path: Union[str, Path]) -> None:

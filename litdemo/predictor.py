@@ -66,6 +66,7 @@ class LitVideoPredictor(SAM2VideoPredictor):
         super().__init__(add_all_frames_to_correct_as_cond=add_all_frames_to_correct_as_cond, **kwargs)
         self.model_name = "custom"   # set by litdemo.models.load_sam2
         self.untrained = False       # True when built without weights (random init)
+        self.model_label = "SAM2.1 (custom)"  # how the UI names it; micro says it is not SAM2.1
         # (inference_state, obj_idx) of the single-frame inference that is running right now
         self._running: Optional[tuple[dict, int]] = None
 
