@@ -1,14 +1,20 @@
-"""The videos offered without an upload: the built-in synthetic one (with ground truth) and assets/.
+"""The videos offered without an upload: the tour (with ground truth), the synthetic blobs, and assets/.
 
-The synthetic video is rendered on demand (no file, no download); its ground truth is what
-makes the "simulate" comparison possible. Files in assets/ are plain videos without ground truth.
+The tour's videos are rendered on demand by litdemo's procedural generator (no file, no download),
+each chosen for one event that makes SAM2 alone go wrong again and again while LIT-LoRA, which
+learns from the first corrections, needs fewer: on the `micro` model, **Simulate** shows the two
+side by side. Their ground truth is what makes the simulated user possible. The videos are
+indices of the generator's held-out `easy` / `hard` splits (never the micro model's training
+split), named by what happens in them. Files in assets/ are plain videos without ground truth.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from ..datasets.base import VideoSample
+from ..datasets.procedural import make_procedural_video
 from ..datasets.synthetic import make_synthetic_video
 from ..video_io import VIDEO_SUFFIXES, Video, load_video
 from .config import AppConfig
@@ -17,8 +23,35 @@ SYNTHETIC = "synthetic blobs (with ground truth)"
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"  # the repository's assets/ (absent in a wheel)
 
 
+@dataclass(frozen=True)
+class TourSample:
+    name: str          # what the dropdown shows: what happens in the video
+    split: str         # the procedural generator's split (easy / hard: held out from micro's training)
+    index: int
+    try_this: str      # one line for the intro: what to look for
+
+    def render(self) -> VideoSample:
+        return make_procedural_video(self.split, self.index)  # 32 frames of 128x128, micro's own size
+
+
+# Chosen on the trained micro checkpoint with benchmarks/select_tour_samples.py: on each, the
+# simulated user needs fewer corrections with LIT-LoRA than with SAM2 alone (tests/test_app_tour.py).
+TOUR = (
+    TourSample("tour: a look-alike (hue-shifted twin) moves next to the object", "hard", 1,
+               "SAM2 alone keeps jumping to the twin; after a correction or two LIT-LoRA's suggestion stays on the object."),
+    TourSample("tour: the object's cap has another look but belongs to it", "hard", 0,
+               "SAM2 alone drops the cap again and again; LIT-LoRA learns from the first corrections that it belongs."),
+    TourSample("tour: the object wears the background's stripes (camouflage)", "hard", 2,
+               "the object blends into the background; the corrections teach LIT-LoRA where its edge is."),
+)
+
+
+def tour_names() -> list[str]:
+    return [s.name for s in TOUR]
+
+
 def sample_names(assets_dir: Optional[Path] = ASSETS_DIR) -> list[str]:
-    names = [SYNTHETIC]
+    names = tour_names() + [SYNTHETIC]
     if assets_dir is not None and assets_dir.is_dir():
         names += sorted(p.name for p in assets_dir.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
     return names
@@ -26,6 +59,10 @@ def sample_names(assets_dir: Optional[Path] = ASSETS_DIR) -> list[str]:
 
 def load_sample(name: str, cfg: AppConfig, assets_dir: Optional[Path] = ASSETS_DIR) -> tuple[Video, Optional[VideoSample]]:
     """The sample `name` as a Video, plus its VideoSample when it has ground truth."""
+    tour = {s.name: s for s in TOUR}
+    if name in tour:
+        sample = tour[name].render()
+        return Video(frames=sample.frames, fps=sample.fps, name=sample.name), sample
     if name == SYNTHETIC:
         sample = make_synthetic_video(num_frames=cfg.sample_frames, height=cfg.sample_height,
                                       width=cfg.sample_width, num_objects=1, seed=0)

@@ -56,6 +56,8 @@ class ModelChoice:
     device: str = "cpu"          # "cpu", "cuda" or "mps"
     mode: str = "lit-lora"       # LitConfig.mode
     untrained: bool = False      # random weights (offline tour); said wherever results show
+    image_size: Optional[int] = None  # px; None: AppConfig.image_size (a shipped model always runs at its own)
+    adapters: int = 1            # LitConfig.max_adapters: 3 = multi-LoRA, three suggestions to pick from
 
 
 @dataclass
