@@ -225,6 +225,7 @@ def test_picker_offers_one_suggestion_per_adapter_and_accepts_the_chosen_one(app
     view = h.accept(app, chosen)
     event = lit.history.events[-1]
     assert event.kind == "accepted" and event.adapter_idx == chosen
+    assert f"adapter {chosen + 1}'s suggestion" in view["picker_info"]
     # what SAM2 was given (and the history keeps) is the chosen adapter's mask, not the others'
     assert np.array_equal(event.mask_array(), offered[chosen].mask)
     assert not any(np.array_equal(event.mask_array(), s.mask) for s in offered if s.adapter != chosen)
