@@ -268,11 +268,7 @@ def accept(app: AppSession, adapter: Optional[int] = None) -> dict:
         raise UserError("Mode 'SAM2 alone' makes no suggestions; choose LIT-LoRA or LIT-FT to get them.")
     if not lit.obj_ids or app.obj_id not in lit.obj_ids:
         raise UserError(f"Object {app.obj_id} has not been started: click on it first.")
-    if adapter is not None and adapter != "":
-        adapter = int(adapter)
-    else:
-        adapter = None
-    lit.accept(app.frame, app.obj_id, adapter=adapter)
+    lit.accept(app.frame, app.obj_id, adapter=None if adapter in (None, "") else int(adapter))
     return full_view(app)
 
 
