@@ -214,7 +214,7 @@ def run_benchmark(
     methods: Sequence[str] = ("sam2", "lit-lora"),
     sequences: Optional[Sequence[str]] = None,
     out: Optional[Union[str, Path]] = None,
-    image_size: int = 1024,
+    image_size: Optional[int] = None,
     device: Optional[str] = None,
     pretrained: bool = True,
     checkpoint: Optional[Union[str, Path]] = None,
@@ -246,6 +246,10 @@ def run_benchmark(
     on a busy shared CPU, 1 thread is often several times faster than torch's default.
     """
     methods = _checked(check_methods, methods)
+    if image_size is None:  # the size the model's weights were trained at (SAM2.1: 1024, micro: 128)
+        from .models import model_spec
+
+        image_size = _checked(model_spec, model).image_size
     if backend not in BACKENDS:
         raise BenchmarkError(f"backend={backend!r} is not known; use one of {BACKENDS}.")
     if int(workers) < 1:

@@ -10,6 +10,7 @@ from typing import Literal, Optional
 
 Mode = Literal["sam2", "lit-lora", "lit-ft"]
 MODES: tuple[str, ...] = ("sam2", "lit-lora", "lit-ft")
+BEST_STEP_RULES: tuple[str, ...] = ("iou", "iou-loss", "loss", "last")
 
 
 @dataclass
@@ -60,8 +61,14 @@ class LitConfig:
     train_all_candidates: Optional[bool] = None
     # Early stopping: stop once the training batch reaches this mean IoU ...
     early_stop_iou: float = 0.98
-    # ... or when the loss has not improved for this many steps. The best step (by IoU) is kept.
+    # ... or when the loss has not improved for this many steps.
     early_stop_patience: int = 10
+    # Which scored step's weights are kept at the end (litdemo's choice; the paper is silent):
+    # "iou" the first step with the best batch IoU (step 0 = no update included), "iou-loss" the
+    # same with the lower loss breaking ties, "loss" the lowest loss, "last" the final step.
+    # Why it matters: when the batch IoU stays flat, "iou" keeps step 0 and the update is lost
+    # (an untrained decoder kept every lora_B at zero). docs/micro.md measures the rules.
+    best_step_rule: str = "iou"
     # Wall-clock cap on one correction's update, in seconds (None: no cap, as in the paper, whose
     # ~0.5 s per correction is a GPU figure). On a CPU at 1024 px one step takes ~0.15 s per sample,
     # so the paper's schedule takes ~10 s; e.g. 1.0 keeps the app responsive at the cost of fewer
@@ -102,6 +109,8 @@ class LitConfig:
         for name in ("early_stop_iou", "new_adapter_below_iou"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1] (got {getattr(self, name)}).")
+        if self.best_step_rule not in BEST_STEP_RULES:
+            raise ValueError(f"best_step_rule={self.best_step_rule!r} is not known; use one of {BEST_STEP_RULES}.")
         if self.capture_dtype not in ("float16", "bfloat16", "float32"):
             raise ValueError("capture_dtype must be 'float16', 'bfloat16' or 'float32'.")
         self.lora_targets = tuple(self.lora_targets)

@@ -4,7 +4,7 @@ One correction = one sample: the decoder inputs SAM2 had on that frame, no promp
 corrected mask as target. We train the adapted decoder on it together with a replay of up to
 `replay_size` earlier corrections, with the loss SAM2 itself was trained with
 (20 x sigmoid focal + 1 x dice), AdamW, a larger learning rate and more steps for the first
-correction, early stopping, and we keep the best step by IoU on the training batch.
+correction, early stopping, and we keep the best step (LitConfig.best_step_rule says how steps rank).
 """
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def train_on_correction(decoder: torch.nn.Module, prompt: EmptyPrompt, new: Trai
     optimizer = torch.optim.AdamW(trainable_parameters(decoder), lr=lr, weight_decay=cfg.weight_decay)
 
     curve = TrainingCurve(batch_size=len(batch))
-    best_iou, best_state = -1.0, None
+    best_score, best_state = None, None
     plateau = _Plateau(cfg.early_stop_patience)
     with torch.enable_grad(), training_mode(decoder):
         for step in range(max_steps + 1):   # the extra pass scores the last update
@@ -134,8 +134,9 @@ def train_on_correction(decoder: torch.nn.Module, prompt: EmptyPrompt, new: Trai
             curve.iou.append(iou)
             if on_step is not None:
                 on_step(step, curve.loss[-1], iou)
-            if iou > best_iou:
-                best_iou, best_state, curve.best_step = iou, trainable_state(decoder), step
+            score = step_score(cfg.best_step_rule, iou, curve.loss[-1])
+            if best_state is None or score > best_score or cfg.best_step_rule == "last":
+                best_score, best_state, curve.best_step = score, trainable_state(decoder), step
             curve.stop_reason = _stop_reason(step, max_steps, iou, plateau.stalled(curve.loss[-1]),
                                              time.perf_counter() - start, cfg)
             if curve.stop_reason:
@@ -146,6 +147,17 @@ def train_on_correction(decoder: torch.nn.Module, prompt: EmptyPrompt, new: Trai
     load_trainable_state(decoder, best_state)
     curve.seconds = time.perf_counter() - start
     return curve
+
+
+def step_score(rule: str, iou: float, loss: float) -> tuple:
+    """How `rule` ranks a scored step (higher is better; see LitConfig.best_step_rule)."""
+    if rule == "iou":
+        return (iou,)
+    if rule == "iou-loss":
+        return (iou, -loss)
+    if rule == "loss":
+        return (-loss,)
+    return ()  # "last": every step replaces the one before
 
 
 class _Plateau:

@@ -19,12 +19,13 @@ from .base import DatasetError, VideoSample, davis_palette
 from .davis import list_davis_sequences, load_davis, save_davis_layout
 from .folder_layouts import list_folder_sequences, load_lvos, load_mose, load_vost
 from .sav import decode_rle, encode_rle, list_sav_videos, load_sav, save_sav_layout
+from .procedural import HARD_EVENTS, SPLIT_CODE, make_procedural_video
 from .synthetic import make_synthetic_video
 
 __all__ = [
     "DATASETS", "DatasetError", "VideoSample", "davis_palette", "decode_rle", "encode_rle",
     "iter_videos", "list_davis_sequences", "list_sav_videos", "list_sequences", "load_dataset",
-    "load_davis", "load_lvos", "load_mose", "load_sav", "load_vost", "make_synthetic_video",
+    "load_davis", "load_lvos", "load_mose", "load_sav", "load_vost", "make_procedural_video", "make_synthetic_video",
     "save_davis_layout", "save_sav_layout",
 ]
 
@@ -58,6 +59,27 @@ def _list_synthetic(root: object = None, num_videos: int = SYNTHETIC_VIDEOS, **_
 def _list_davis(root, resolution="480p", split="val", **_):
     return list_davis_sequences(root, resolution, split)
 
+PROCEDURAL_VIDEOS = 20  # default number of videos listed per held-out procedural split
+
+
+def _load_procedural(root: object, sequence: str, max_frames: int | None = None,
+                     max_side: int | None = None, num_frames: int = 32, **_) -> VideoSample:
+    """Procedural "sequences" are named <split>-<index>, e.g. hard-3; root is ignored."""
+    split, _, index = sequence.partition("-")
+    if split not in SPLIT_CODE or not index.isdigit():
+        raise DatasetError(f"procedural sequences are named '<split>-<index>' with split in {list(SPLIT_CODE)}, "
+                           f"e.g. 'hard-3'; got {sequence!r}")
+    if max_side is not None:
+        raise DatasetError("max_side does not apply to procedural videos (they are 128x128)")
+    return make_procedural_video(split, int(index), num_frames=min(num_frames, max_frames or num_frames))
+
+
+def _list_procedural(root: object = None, split: str = "hard", num_videos: int = PROCEDURAL_VIDEOS, **_) -> list[str]:
+    if split not in ("easy", "hard"):
+        raise DatasetError(f"procedural evaluation splits are 'easy' and 'hard' (got {split!r}); "
+                           f"'train' is the micro model's training data, never evaluated on.")
+    return [f"{split}-{i}" for i in range(num_videos)]
+
 
 DATASETS: dict[str, DatasetSpec] = {
     "davis": DatasetSpec(load_davis, _list_davis, "DAVIS 2016/2017 (binary or palette PNGs, auto-detected)"),
@@ -71,7 +93,12 @@ DATASETS: dict[str, DatasetSpec] = {
     "vost": DatasetSpec(load_vost, lambda root, split="val", **_: list_folder_sequences("vost", root, split),
                         "VOST (DAVIS-like, sparse annotations)"),
     "synthetic": DatasetSpec(_load_synthetic, _list_synthetic, "built-in generated videos, no download"),
+    "procedural": DatasetSpec(_load_procedural, _list_procedural,
+                              "held-out procedural videos of the micro model (split easy or hard), no download"),
 }
+
+
+GENERATED = ("synthetic", "procedural")  # rendered by litdemo: no root folder
 
 
 def _spec(name: str) -> DatasetSpec:
@@ -84,7 +111,7 @@ def _spec(name: str) -> DatasetSpec:
 def load_dataset(name: str, root: str | Path | None, sequence: str, **kwargs) -> VideoSample:
     """Load one video of dataset `name` (see DATASETS) from `root`."""
     spec = _spec(name)
-    if root is None and name != "synthetic":
+    if root is None and name not in GENERATED:
         raise DatasetError(f"dataset {name!r} needs root= (the folder you downloaded it to)")
     return spec.load(root, sequence, **kwargs)
 
@@ -92,7 +119,7 @@ def load_dataset(name: str, root: str | Path | None, sequence: str, **kwargs) ->
 def list_sequences(name: str, root: str | Path | None = None, **kwargs) -> list[str]:
     """Sequence / video names of dataset `name` under `root` (split etc. as keyword arguments)."""
     spec = _spec(name)
-    if root is None and name != "synthetic":
+    if root is None and name not in GENERATED:
         raise DatasetError(f"dataset {name!r} needs root= (the folder you downloaded it to)")
     return spec.list(root, **kwargs)
 
