@@ -87,13 +87,21 @@ def _add_demo(sub) -> None:
 
 
 def _add_train_micro(sub) -> None:
+    from .micro.train import MicroTrainConfig
+
     p = sub.add_parser("train-micro", help="train the micro SAM2 from scratch on litdemo's procedural videos",
                        description="Trains the micro SAM2 (docs/micro.md) with sam2's own training code. Resumable: "
                                    "run the same command again after a kill. Writes OUT/sam2.1_hiera_micro.pt and "
                                    "OUT/train_log.json (loss curve, settings, sha256).")
     p.add_argument("--out", required=True, help="folder for the checkpoint, the resumable state and the log")
-    p.add_argument("--steps", type=int, default=800, help="optimizer steps (default 800, the shipped model)")
-    p.add_argument("--batch-size", type=int, default=8, help="videos per step (default 8)")
+    p.add_argument("--steps", type=int, default=MicroTrainConfig.steps, help="optimizer steps (default: the shipped model's)")
+    p.add_argument("--batch-size", type=int, default=MicroTrainConfig.batch_size, help="videos per step")
+    p.add_argument("--lr", type=float, default=MicroTrainConfig.lr, help="AdamW peak learning rate")
+    p.add_argument("--point-prompts", type=float, default=MicroTrainConfig.point_prompts,
+                   help="share of clips prompted with clicks or a box instead of the mask")
+    p.add_argument("--curriculum", type=float, default=MicroTrainConfig.curriculum,
+                   help="share of the run that ramps from easy clips to the full mix")
+    p.add_argument("--warmup", type=int, default=MicroTrainConfig.warmup, help="linear warm-up steps")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation (default 0)")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--threads", type=int, default=1,
@@ -110,7 +118,8 @@ def _train_micro(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)  # the procedural renderer's blurs and resizes
-    cfg = MicroTrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    cfg = MicroTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
+                           point_prompts=args.point_prompts, curriculum=args.curriculum, seed=args.seed)
     path = train_micro(args.out, cfg, device=args.device)
     import json
 

@@ -60,7 +60,7 @@ class ModelSpec:
 
 MICRO_LABEL = "micro: trained on litdemo's synthetic videos, not SAM2.1"
 # The shipped micro checkpoint's sha256; `litdemo train-micro` prints the hash of what it writes.
-MICRO_SHA256 = "e270d74f886f2170d981f9e2ccb5dc7dcb1428f98f6b9271db16a6cad65a131c"
+MICRO_SHA256 = "474f97888d2afb645148983716cb2a49682ecec704b408f059aad410b00714dc"
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec

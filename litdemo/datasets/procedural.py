@@ -85,15 +85,22 @@ class Scene:
 
 
 def make_procedural_video(split: str, index: int, num_frames: int = 32, height: int = 128,
-                          width: int = 128) -> VideoSample:
-    """Video `index` of `split` (train / easy / hard); deterministic, every frame annotated."""
+                          width: int = 128, difficulty: float = 1.0) -> VideoSample:
+    """Video `index` of `split` (train / easy / hard); deterministic, every frame annotated.
+
+    `difficulty` < 1 (train only, a curriculum) draws an easy-like scene with probability
+    1 - difficulty: motion and occlusion only, so a model from scratch learns to track first.
+    """
     if split not in SPLIT_CODE:
         raise DatasetError(f"unknown split {split!r}; use one of {', '.join(SPLIT_CODE)}.")
     if index < 0 or num_frames < 1 or min(height, width) < 64:
         raise DatasetError(f"need index >= 0, num_frames >= 1 and a frame of at least 64x64 "
                            f"(got {index}, {num_frames}, {height}x{width}).")
     rng = np.random.default_rng(np.random.SeedSequence([SPLIT_CODE[split], int(index)]))
-    scene = {"train": _train_scene, "easy": _easy_scene, "hard": _hard_scene}[split](rng, index, height, width)
+    make_scene = {"train": _train_scene, "easy": _easy_scene, "hard": _hard_scene}[split]
+    if split == "train" and rng.uniform() >= difficulty:
+        make_scene = _easy_scene
+    scene = make_scene(rng, index, height, width)
     frames, gt = render(scene, num_frames, rng)
     return VideoSample(name=f"{split}-{index}", frames=frames, gt=gt, fps=24.0)
 

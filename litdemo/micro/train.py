@@ -39,14 +39,20 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass
 class MicroTrainConfig:
-    steps: int = 800             # optimizer steps (batches)
-    batch_size: int = 8          # videos per batch: on a CPU a step is op-bound, so 8 clips cost ~2x of 2
+    steps: int = 2400            # optimizer steps (batches)
+    batch_size: int = 2          # videos per batch
     num_frames: int = 8          # frames per training clip, as SAM2's own video training
-    lr: float = 1e-3             # AdamW peak learning rate, cosine-decayed to lr / 10 (litdemo's choice)
-    warmup: int = 50             # linear warm-up steps
+    lr: float = 5e-4             # AdamW peak learning rate, cosine-decayed to lr / 10 (litdemo's choice)
+    warmup: int = 100            # linear warm-up steps
     weight_decay: float = 0.01
     grad_clip: float = 1.0       # gradient norm clip (SAM2 clips at 0.1 when fine-tuning; from scratch we allow more)
     min_object_pixels: int = 24  # an object must show this much on the clip's first frame to be prompted
+    # Share of the run over which clips ramp from easy-only to the full mix: from scratch, the
+    # full mix kept every run we tried at the "empty mask" plateau (docs/micro.md).
+    curriculum: float = 0.4
+    # Share of clips prompted (and corrected) with clicks or a box instead of the mask. SAM2.1 uses
+    # 0.5; on our CPU budget 0.5 never left the plateau, so the shipped model is mask-prompted only.
+    point_prompts: float = 0.0
     max_objects: int = 2         # objects trained per clip (the first ones visible): bounds the step's cost
     save_every: int = 50         # checkpoint (resumable state) every N steps
     seed: int = 0
@@ -63,15 +69,16 @@ class MicroTrainConfig:
 
 # --- data: procedural clips in sam2's training batch format ------------------------------------
 
-def training_clip(index: int, cfg: MicroTrainConfig):
+def training_clip(index: int, cfg: MicroTrainConfig, difficulty: float = 1.0):
     """Clip `index` of this run as sam2's VideoDatapoint: normalised frames and the objects that
     are visible on the first frame (SAM2Train prompts every object there)."""
     from training.utils.data_utils import Frame, Object, VideoDatapoint
 
-    video = make_procedural_video("train", cfg.seed * SEEDS_PER_RUN + index, num_frames=cfg.num_frames)
+    video = make_procedural_video("train", cfg.seed * SEEDS_PER_RUN + index, num_frames=cfg.num_frames,
+                                  difficulty=difficulty)
     objects = [k for k, masks in video.gt.items() if masks[0].sum() >= cfg.min_object_pixels][:cfg.max_objects]
     if not objects:  # every object starts outside the frame: take the next clip instead
-        return training_clip(index + SEEDS_PER_RUN // 2, cfg)
+        return training_clip(index + SEEDS_PER_RUN // 2, cfg, difficulty)
     mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
     frames = []
     for t in range(video.num_frames):
@@ -84,20 +91,22 @@ def training_clip(index: int, cfg: MicroTrainConfig):
 def training_batch(step: int, cfg: MicroTrainConfig):
     from training.utils.data_utils import collate_fn
 
-    clips = [training_clip(step * cfg.batch_size + b, cfg) for b in range(cfg.batch_size)]
+    ramp = cfg.curriculum * cfg.steps
+    difficulty = min(1.0, step / ramp) if ramp > 0 else 1.0
+    clips = [training_clip(step * cfg.batch_size + b, cfg, difficulty) for b in range(cfg.batch_size)]
     return collate_fn(clips, dict_key="procedural")
 
 
 # --- model and loss: sam2's own training code --------------------------------------------------
 
-def build_training_model(device: torch.device):
+def build_training_model(device: torch.device, point_prompts: float = 0.5):
     """The micro architecture as sam2's SAM2Train, with prompts and corrections sampled as in
     SAM2.1's video training (points or a box or the mask on 1-2 frames, up to 3 correction clicks)."""
     from hydra.utils import instantiate
 
     overrides = [
         "++model._target_=training.model.sam2.SAM2Train",
-        "++model.prob_to_use_pt_input_for_train=0.5",
+        f"++model.prob_to_use_pt_input_for_train={point_prompts}",
         "++model.prob_to_use_box_input_for_train=0.5",
         "++model.prob_to_sample_from_gt_for_train=0.1",
         "++model.num_frames_to_correct_for_train=2",
@@ -141,7 +150,7 @@ def train_micro(out: str | Path, cfg: Optional[MicroTrainConfig] = None, device=
     out.mkdir(parents=True, exist_ok=True)
     device = pick_device(device)
     torch.manual_seed(cfg.seed)
-    model = build_training_model(device).train()
+    model = build_training_model(device, cfg.point_prompts).train()
     model.rng = np.random.default_rng(cfg.seed)  # SAM2Train's prompt sampler (fixed at 42 in sam2)
     loss_fn = build_loss()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

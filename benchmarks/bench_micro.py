@@ -1,0 +1,162 @@
+"""What the shipped micro SAM2 does on its held-out videos: the numbers of docs/micro.md.
+
+    python benchmarks/bench_micro.py --out results/micro            # everything (resumable)
+    python benchmarks/bench_micro.py --out results/micro --parts easy hard
+
+Parts (each a `litdemo bench` run under OUT/<part>, so a rerun reuses finished runs):
+- easy:  plain SAM2 on the `easy` split: is micro a real tracker? (mean J&F, corrections after the prompt)
+- hard:  sam2, lit-lora (the paper's defaults), lit-lora-3, lit-ft on the `hard` split, per seed
+- rules: LIT-LoRA with each best-step rule (LitConfig.best_step_rule) on the same hard videos
+- silhouettes: real object shapes and motion (the DAVIS-2016 masks in $LITDEMO_DAVIS_ROOT, 128 px)
+  painted with procedural looks over procedural backgrounds: shapes micro never saw in training
+Prints one markdown report: corrections per video and the reduction vs SAM2, per seed and per
+hard event, how often an update kept its step-0 weights, and the median training time per correction.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from litdemo.benchmark import run_benchmark
+from litdemo.config import BEST_STEP_RULES
+from litdemo.datasets import HARD_EVENTS
+
+HARD_METHODS = ("sam2", "lit-lora", "lit-lora-3", "lit-ft")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="results/micro")
+    p.add_argument("--parts", nargs="+", default=["easy", "hard", "rules", "silhouettes"],
+                   choices=["easy", "hard", "rules", "silhouettes"])
+    p.add_argument("--videos", type=int, default=20, help="videos per split (default 20)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--rule-videos", type=int, default=20, help="hard videos for the best-step rules")
+    p.add_argument("--workers", type=int, default=2)
+    args = p.parse_args()
+    out = Path(args.out)
+    common = dict(model="micro", workers=args.workers, backend="process" if args.workers > 1 else "serial",
+                  threads=1, plots=False, progress=True)
+    report = []
+    if "easy" in args.parts:
+        easy = run_benchmark("procedural", methods=["sam2"], out=out / "easy", max_videos=args.videos,
+                             dataset_options={"split": "easy"}, **common)
+        report += easy_report(easy)
+    if "hard" in args.parts:
+        hard = run_benchmark("procedural", methods=list(HARD_METHODS), out=out / "hard", seeds=args.seeds,
+                             max_videos=args.videos, dataset_options={"split": "hard"}, **common)
+        report += hard_report(hard)
+    if "rules" in args.parts:
+        report += ["", "## Best-step rules (lit-lora, hard split)", "",
+                   "| rule | corrections / video | vs sam2 | updates keeping step 0 |", "|---|---|---|---|"]
+        for rule in BEST_STEP_RULES:
+            res = run_benchmark("procedural", methods=["sam2", "lit-lora"], out=out / f"rule-{rule}",
+                                seeds=args.seeds, max_videos=args.rule_videos, dataset_options={"split": "hard"},
+                                lit_overrides={"best_step_rule": rule}, **common)
+            row = {r["method"]: r for r in res.summary()}["lit-lora"]
+            report.append(f"| {rule} | {row['corrections_per_video']:.2f} | {row['reduction_pct']:+.1f}% | "
+                          f"{step0_share(res.runs, 'lit-lora'):.0%} |")
+    if "silhouettes" in args.parts:
+        report += silhouette_report(out / "silhouettes.json")
+    text = "\n".join(report)
+    print(text)
+    (out / "report.md").write_text(text + "\n")
+
+
+def easy_report(res) -> list[str]:
+    runs = res.runs
+    after_prompt = [r.corrections for r in runs]
+    return ["## easy split: plain SAM2 (micro)", "",
+            f"- videos: {len(runs)}; mean J&F {np.mean([r.jf for r in runs]):.3f} "
+            f"(min {min(r.jf for r in runs):.3f})",
+            f"- corrections after the prompt frame: {sum(after_prompt)} in all; videos with none: "
+            f"{sum(c == 0 for c in after_prompt)} of {len(runs)}",
+            f"- mean first-pass IoU over judged frames: "
+            f"{np.mean([np.mean([v for v in r.iou_before if v is not None] or [1.0]) for r in runs]):.3f}"]
+
+
+def hard_report(res) -> list[str]:
+    lines = ["", "## hard split", "", res.to_markdown(), "", "Per seed:", "", res.to_markdown(by_seed=True), ""]
+    judged = [sum(1 for v in r.iou_before if v is not None) for r in res.runs if r.method == "sam2"]
+    base = [r.corrections for r in res.runs if r.method == "sam2"]
+    lines.append(f"- plain SAM2 corrects {sum(base)} of {sum(judged) + sum(base)} judged frames "
+                 f"({sum(base) / max(sum(judged) + sum(base), 1):.0%}; frames after a correction are judged again)")
+    by_event = defaultdict(lambda: defaultdict(list))
+    for r in res.runs:
+        by_event[HARD_EVENTS[int(r.video.split("-")[1]) % len(HARD_EVENTS)]][r.method].append(r.corrections)
+    lines += ["", "| event | " + " | ".join(HARD_METHODS) + " |", "|---" * (len(HARD_METHODS) + 1) + "|"]
+    for event, per in sorted(by_event.items()):
+        lines.append(f"| {event} | " + " | ".join(f"{np.mean(per[m]):.2f}" for m in HARD_METHODS) + " |")
+    for method in HARD_METHODS[1:]:
+        secs = [c["seconds"] for r in res.runs if r.method == method for c in _curves(r)]
+        lines.append(f"- {method}: median training time per correction {np.median(secs) if secs else float('nan'):.2f} s "
+                     f"over {len(secs)} corrections; updates keeping step 0: {step0_share(res.runs, method):.0%}")
+    return lines
+
+
+def silhouette_video(davis_sample, seed: int, size: int = 128):
+    """DAVIS's object masks (real shape and motion) painted with a procedural look on a procedural
+    background; GT = the DAVIS mask."""
+    import cv2
+
+    from litdemo.datasets.base import VideoSample
+    from litdemo.datasets.procedural import PAN, Scene, _background, _look, _paint
+
+    rng = np.random.default_rng(np.random.SeedSequence([9, seed]))  # 9: not a procedural split's code
+    scene = Scene(size, size, *_background(rng, size, size, "smooth"))
+    look = _look(rng)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    T = davis_sample.num_frames
+    frames, gt = np.empty((T, size, size, 3), np.uint8), {}
+    for t in range(T):
+        mask = cv2.resize(davis_sample.gt[1][t].astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST) > 0
+        image = scene.canvas[PAN:PAN + size, PAN:PAN + size].copy()
+        cy, cx = (np.argwhere(mask).mean(0) if mask.any() else (size / 2, size / 2))
+        _paint(image, look, mask, xx - cx, yy - cy, 0.0, scene)
+        frames[t] = np.clip(image + rng.normal(0, 3, image.shape), 0, 255).astype(np.uint8)
+        gt[t] = mask
+    return VideoSample(f"silhouette-{davis_sample.name}", frames, {1: gt})
+
+
+def silhouette_report(path: Path) -> list[str]:
+    import os
+
+    from litdemo.datasets import list_davis_sequences, load_davis
+    from litdemo.models import load_sam2
+    from litdemo.simulated_user import run_simulated_user
+
+    root = os.environ.get("LITDEMO_DAVIS_ROOT")
+    if not root:
+        return ["", "## silhouettes: skipped (set LITDEMO_DAVIS_ROOT to the DAVIS-2016 folder)"]
+    predictor = load_sam2("micro", device="cpu")
+    rows = []
+    for k, name in enumerate(list_davis_sequences(root)):
+        video = silhouette_video(load_davis(root, name, max_frames=32), seed=k)
+        run = run_simulated_user(predictor, video, 1, "sam2")
+        first_pass = [v for v in run.iou_before if v is not None]
+        rows.append(dict(video=name, corrections=run.corrections, judged=run.num_frames - 1, jf=run.jf,
+                         first_pass_iou=float(np.mean(first_pass)) if first_pass else None))
+    path.write_text(json.dumps(rows, indent=1))
+    lines = ["", "## silhouettes (DAVIS-2016 shapes, procedural looks): plain SAM2 (micro)", "",
+             "| video | corrections / judged frames | J&F |", "|---|---|---|"]
+    lines += [f"| {r['video']} | {r['corrections']} / {r['judged']} | {r['jf']:.3f} |" for r in rows]
+    return lines
+
+
+def _curves(run) -> list[dict]:
+    """Training curves with their wall time: seconds_training is split evenly when curves lack it."""
+    n = max(len(run.train_curves), 1)
+    return [{**c, "seconds": c.get("seconds", run.seconds_training / n)} for c in run.train_curves]
+
+
+def step0_share(runs, method: str) -> float:
+    kept = [c["best_step"] == 0 for r in runs if r.method == method for c in r.train_curves]
+    return float(np.mean(kept)) if kept else float("nan")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""The micro SAM2: shipped, hash-checked, a real tracker, trainable by one command, LIT-LoRA helps it.
+
+Everything here runs offline on litdemo's own model and procedural videos.
+"""
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from litdemo import models
+from litdemo.datasets import HARD_EVENTS, make_procedural_video
+from litdemo.metrics import iou
+from litdemo.models import MICRO_SHA256, WeightsUnavailableError, file_sha256, load_sam2
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def micro():
+    return load_sam2("micro", device="cpu")
+
+
+# --- shipped and checked ----------------------------------------------------------------------------
+
+def test_micro_ships_inside_the_package_within_its_budget(micro):
+    path = models.PACKAGE_DIR / models.model_spec("micro").filename
+    assert path.is_file() and path.stat().st_size <= 8 * 2**20          # <= 8 MB
+    assert file_sha256(path) == MICRO_SHA256
+    params = sum(p.numel() for p in micro.parameters())
+    assert 1_000_000 < params <= 3_000_000
+    assert micro.image_size == 128 and not micro.untrained
+    assert micro.model_label == models.MICRO_LABEL and "not SAM2.1" in micro.model_label
+
+
+def _package_copy(tmp_path, monkeypatch):
+    """A copy of the package's micro folder that the registry reads instead of the real one."""
+    shutil.copytree(models.PACKAGE_DIR / "micro", tmp_path / "micro")
+    monkeypatch.setattr(models, "PACKAGE_DIR", tmp_path)
+    return tmp_path / models.model_spec("micro").filename
+
+
+def test_a_damaged_checkpoint_is_refused_before_loading(tmp_path, monkeypatch):
+    path = _package_copy(tmp_path, monkeypatch)
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF                                         # one flipped byte
+    path.write_bytes(bytes(blob))
+    with pytest.raises(WeightsUnavailableError, match="damaged or was replaced"):
+        load_sam2("micro", device="cpu")
+
+
+def test_a_missing_checkpoint_says_how_to_get_one(tmp_path, monkeypatch):
+    _package_copy(tmp_path, monkeypatch).unlink()
+    with pytest.raises(WeightsUnavailableError, match="litdemo train-micro"):
+        load_sam2("micro", device="cpu")
+
+
+def test_a_checkpoint_you_trained_yourself_loads_without_the_shipped_hash(tmp_path, micro):
+    path = models.save_checkpoint(micro, tmp_path / "mine.pt")
+    mine = load_sam2("micro", checkpoint=path, device="cpu")
+    for (name, a), (_, b) in zip(micro.state_dict().items(), mine.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+# --- a real tracker on held-out videos ----------------------------------------------------------------
+
+def _track(predictor, sample, obj_id=1):
+    from litdemo.config import LitConfig
+    from litdemo.session import LitSession
+    from litdemo.video_io import Video
+
+    session = LitSession(predictor, Video(sample.frames, fps=sample.fps, name=sample.name), LitConfig(mode="sam2"))
+    session.prompt(0, obj_id, mask=sample.gt[obj_id][0])
+    return [iou(masks[obj_id], sample.gt[obj_id][t]) for t, masks in session.propagate() if t > 0]
+
+
+def test_micro_is_a_tracker_on_held_out_easy_videos(micro):
+    """What the shipped model does reach (a regression guard): first-pass IoU over four held-out
+    easy videos, prompted on frame 0 and never corrected (measured 0.72 when it shipped)."""
+    means = [np.mean(_track(micro, make_procedural_video("easy", i, num_frames=32))) for i in range(4)]
+    assert np.mean(means) >= 0.6, f"mean IoU per video {np.round(means, 3)}"
+
+
+# The issue's bar for the shipped model (mean IoU >= 0.8 and no frame below tau on held-out easy
+# videos) is NOT met by the model trained within this project's CPU budget (docs/micro.md:
+# easy-0 0.46, easy-1 0.71). strict=True: once a better model passes, this fails and must become
+# a plain test.
+@pytest.mark.xfail(strict=True, reason="micro misses the easy-video bar (docs/micro.md, 'What it does not reach')")
+@pytest.mark.parametrize("index", [0, 1])
+def test_micro_tracks_held_out_easy_videos(micro, index):
+    sample = make_procedural_video("easy", index, num_frames=32)
+    ious = _track(micro, sample)
+    assert len(ious) == 31
+    assert np.mean(ious) >= 0.8, f"mean IoU {np.mean(ious):.3f}"
+    assert min(ious) >= 0.5, f"a frame fell below tau: min IoU {min(ious):.3f}"
+
+
+def test_random_weights_do_not_track_the_same_video():
+    """The check above is about training: the same architecture untrained fails it."""
+    torch.manual_seed(0)
+    untrained = load_sam2("micro", pretrained=False, device="cpu")
+    ious = _track(untrained, make_procedural_video("easy", 0, num_frames=12))
+    assert np.mean(ious) < 0.5
+
+
+# --- the procedural splits ------------------------------------------------------------------------
+
+def test_splits_are_deterministic_and_never_share_a_video():
+    a, b = make_procedural_video("hard", 4, num_frames=6), make_procedural_video("hard", 4, num_frames=6)
+    assert np.array_equal(a.frames, b.frames) and all(np.array_equal(a.gt[1][t], b.gt[1][t]) for t in range(6))
+    clips = [make_procedural_video(split, 4, num_frames=2).frames for split in ("train", "easy", "hard")]
+    assert not np.array_equal(clips[0], clips[1]) and not np.array_equal(clips[1], clips[2])
+    # the splits draw from different SeedSequence roots, so no index of one is any index of another
+    streams = {split: np.random.SeedSequence([code, 4]).generate_state(4).tolist()
+               for split, code in models_split_codes().items()}
+    assert len({tuple(v) for v in streams.values()}) == 3
+
+
+def models_split_codes():
+    from litdemo.datasets.procedural import SPLIT_CODE
+
+    return SPLIT_CODE
+
+
+def test_hard_videos_cycle_through_their_traps_and_start_visible():
+    for index in range(6):
+        sample = make_procedural_video("hard", index, num_frames=3)
+        assert sample.object_ids() == [1]
+        assert sample.gt[1][0].sum() > 100                              # the prompt frame shows the object
+    assert HARD_EVENTS == ("composite", "twin", "camouflage")
+
+
+def test_a_composite_objects_cap_is_part_of_its_ground_truth():
+    from litdemo.datasets.procedural import _hard_scene
+
+    rng = np.random.default_rng(0)
+    scene = _hard_scene(rng, 0, 128, 128)                               # index 0: composite
+    obj = scene.objects[0]
+    assert obj.cap is not None and obj.cap_in_gt
+    assert not np.allclose(obj.cap.look.colour, obj.look.colour)      # another appearance
+
+
+# --- one command trains it, deterministically and resumably ----------------------------------------
+
+def _tiny_run(**overrides):
+    from litdemo.micro.train import MicroTrainConfig
+
+    return MicroTrainConfig(**{"steps": 4, "batch_size": 1, "num_frames": 3, "save_every": 2, "warmup": 1,
+                               **overrides})
+
+
+def test_training_runs_and_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    from litdemo.micro import train as trainer
+
+    cfg = _tiny_run()
+    straight = trainer.train_micro(tmp_path / "a", cfg, device="cpu", progress=False)
+
+    real_batch = trainer.training_batch
+
+    def killed_at_step_3(step, cfg):
+        if step == 3:
+            raise KeyboardInterrupt   # as if the process were killed after the step-2 checkpoint
+        return real_batch(step, cfg)
+
+    monkeypatch.setattr(trainer, "training_batch", killed_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train_micro(tmp_path / "b", cfg, device="cpu", progress=False)
+    assert not (tmp_path / "b" / trainer.CHECKPOINT_NAME).exists()     # nothing half-written
+    monkeypatch.setattr(trainer, "training_batch", real_batch)
+    resumed = trainer.train_micro(tmp_path / "b", cfg, device="cpu", progress=False)
+
+    a = torch.load(straight, weights_only=True)["model"]
+    b = torch.load(resumed, weights_only=True)["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    log = (tmp_path / "b" / "train_log.json").read_text()
+    assert file_sha256(resumed) in log
+    # what training writes is what load_sam2 reads
+    load_sam2("micro", checkpoint=resumed, device="cpu")
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path):
+    from litdemo.micro import train as trainer
+
+    trainer.train_micro(tmp_path, _tiny_run(steps=2), device="cpu", progress=False)
+    with pytest.raises(ValueError, match="other settings"):
+        trainer.train_micro(tmp_path, _tiny_run(steps=2, lr=1e-4), device="cpu", progress=False)
+
+
+def test_the_training_command_line(tmp_path, capsys):
+    from litdemo.cli import main
+
+    assert main(["train-micro", "--out", str(tmp_path), "--steps", "1", "--batch-size", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert file_sha256(tmp_path / "sam2.1_hiera_micro.pt") in printed
