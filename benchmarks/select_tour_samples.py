@@ -23,10 +23,11 @@ def main() -> None:
     ap.add_argument("--split", choices=("easy", "hard"), default="hard")
     ap.add_argument("--first", type=int, default=0)
     ap.add_argument("--count", type=int, default=9)
+    ap.add_argument("--checkpoint", default=None, help="a micro checkpoint other than the shipped one")
     args = ap.parse_args()
     if not 1 <= args.count <= 60:
         raise SystemExit("--count must be between 1 and 60 (each video takes ~10-60 s on a CPU).")
-    predictor = load_sam2("micro", device="cpu")
+    predictor = load_sam2("micro", checkpoint=args.checkpoint, device="cpu")
     print(f"{'video':>8} {'event':>10} {'sam2':>5} {'lit-lora':>8} {'accepted':>8} {'seconds':>7}")
     for index in range(args.first, args.first + args.count):
         sample = make_procedural_video(args.split, index)
