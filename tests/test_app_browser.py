@@ -207,9 +207,14 @@ def load_tour_sample(page):
 
 
 def go_to_frame(page, frame: int, num_frames: int) -> None:
-    page.locator("#lit-timeline img").scroll_into_view_if_needed()
-    box = page.locator("#lit-timeline img").bounding_box()
-    page.mouse.click(box["x"] + box["width"] * (frame + 0.5) / num_frames, box["y"] + box["height"] * 0.3)
+    """Click the frame's cell on the timeline strip (the picture is scaled to fit its box)."""
+    from litdemo.app import render
+
+    strip = page.locator("#lit-timeline img")
+    strip.scroll_into_view_if_needed()
+    w, h = strip.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    cell = render.timeline_cell(num_frames)
+    click_image_at(page, "#lit-timeline img", (frame + 0.5) * cell * w / (cell * num_frames), h * 0.3, (w, h))
     wait_text(page, "#lit-frame-info", f"Frame {frame} of {num_frames - 1}")
 
 
