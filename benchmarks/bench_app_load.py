@@ -42,6 +42,7 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's litdemo (the same code the server runs)
 ACTIONS = ("load", "click", "propagate", "correct", "accept", "export")
 MAX_STUDENTS = 64
 

@@ -357,15 +357,18 @@ def _stream(app: AppSession, fn: Callable, *args, comps: dict, **kwargs):
     """As `_run`, for generator handlers: the lock is held per step, so Stop and scrubbing get a turn."""
     gen = fn(app, *args, **kwargs)
     while True:
-        with app.lock:
+        failed = None
+        with app.lock:  # never yield while holding it: the next step may run on another thread
             try:
                 view = next(gen)
             except StopIteration:
                 return
             except Exception as err:  # noqa: BLE001
-                _warn(err)
-                yield _updates(app, {}, comps)  # the frames done so far stay; the rest of the page too
-                return
+                failed = err
+        if failed is not None:
+            _warn(failed)
+            yield _updates(app, {}, comps)  # the frames done so far stay; the rest of the page too
+            return
         yield _updates(app, view, comps)
 
 
