@@ -78,6 +78,14 @@ class AppSession:
     # One handler at a time touches this tab's session (a scrub during propagation waits a frame).
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
+    def __deepcopy__(self, memo) -> "AppSession":
+        """A fresh session on the same root. Gradio deep-copies a State's initial value when an API
+        client (gradio_client: no page load) opens a session; the lock cannot be copied, and a fresh
+        tab owns nothing yet, so a new empty session is the faithful copy."""
+        if self.lit is not None or self.workdir is not None:
+            raise TypeError("a tab's running session is never copied; it belongs to that tab")
+        return AppSession(self.root)
+
     def folder(self) -> Path:
         """This tab's private temp folder (created on first use)."""
         if self.workdir is None or not self.workdir.exists():
