@@ -7,6 +7,8 @@
     session.correct(17, obj_id=1, mask=fixed)  # SAM2 takes it into memory, the adapter learns from it
     session.suggest(18, obj_id=1)              # the adapter's mask for a later frame
     session.accept(18, obj_id=1)               # ...taken as is: an accepted suggestion, not a correction
+    session.suggestions(19, obj_id=1)          # multi-LoRA: one suggestion per adapter, with predicted IoU
+    session.accept(19, obj_id=1, adapter=2)    # ...the one the user picked (history records the adapter)
     session.export("out/")                     # PNG masks, overlay.mp4, history.json, adapters
 
 SAM2 does the tracking exactly as usual; LIT adds a capture of the decoder inputs of every
@@ -36,6 +38,14 @@ from .protocols import conditioning, is_conditioning_frame, remember_suggestion
 from .training import TrainingSample
 from .validation import bool_mask, is_whole
 from .video_io import Video, load_video
+
+
+@dataclass
+class Suggestion:
+    """One adapter's mask for a frame, with the decoder's own estimate of its IoU."""
+    adapter: int                # index of the adapter in the object's learner
+    mask: np.ndarray            # (H, W) bool
+    predicted_iou: float        # SAM2's IoU head on the adapted decoder: its confidence in the mask
 
 
 @dataclass
@@ -272,13 +282,42 @@ class LitSession:
         out, _ = learner.predict(inputs)
         return to_video_mask(out, self.video.height, self.video.width)[0].cpu().numpy()
 
-    def accept(self, frame_idx: int, obj_id: int) -> Event:
-        """Take the suggestion on a frame as is: into SAM2's memory, recorded as accepted (not a correction)."""
+    def suggestions(self, frame_idx: int, obj_id: int) -> list[Suggestion]:
+        """One suggestion per trained adapter (multi-LoRA: up to `max_adapters`), in adapter order.
+
+        The interactive form of the paper's multi-LoRA evaluation, where the best adapter's mask is
+        taken: the user sees every adapter's mask with its predicted IoU and picks one (`accept(...,
+        adapter=k)`). Empty when nothing has been learned yet.
+        """
+        self._check_frame(frame_idx)
+        obj_id = self._check_obj_id(obj_id)
+        learner = self.learners.get(obj_id)
+        if learner is None or not learner.trained:
+            return []
+        if not self.is_tracked(frame_idx, obj_id):
+            raise ValueError(f"Frame {frame_idx} has not been tracked for object {obj_id}; propagate to it first.")
+        inputs = self._ensure_captured(frame_idx, obj_id)
+        return [Suggestion(adapter=i, mask=to_video_mask(out, self.video.height, self.video.width)[0].cpu().numpy(),
+                           predicted_iou=float(out.iou_pred.item()))
+                for out, i in learner.predict_each(inputs)]
+
+    def accept(self, frame_idx: int, obj_id: int, adapter: Optional[int] = None) -> Event:
+        """Take the suggestion on a frame as is: into SAM2's memory, recorded as accepted (not a correction).
+
+        `adapter=k` takes adapter k's suggestion (see `suggestions`); by default the most confident
+        adapter's. The event records which adapter suggested the mask (`adapter_idx`).
+        """
         start = time.perf_counter()
-        suggestion = self.suggest(frame_idx, obj_id)
-        if suggestion is None:
+        offered = {s.adapter: s for s in self.suggestions(frame_idx, obj_id)}
+        if not offered:
             raise ValueError(f"There is no suggestion for object {obj_id} yet: LIT suggests after the first "
                              f"correction (and never in mode 'sam2').")
+        if adapter is None:  # as suggest(): the adapter whose decoder is most confident
+            adapter = max(offered.values(), key=lambda s: s.predicted_iou).adapter
+        if adapter not in offered:
+            raise ValueError(f"Adapter {adapter} has no suggestion for object {obj_id}; the trained adapters "
+                             f"are {sorted(offered)}.")
+        suggestion = offered[adapter].mask
         tracked = self.mask(frame_idx, obj_id)
         self.pending.pop((frame_idx, obj_id), None)
         if self.paper:
@@ -287,7 +326,7 @@ class LitSession:
             self._sam2_mask(frame_idx, obj_id, mask=suggestion)
         return self.history.add(Event(kind="accepted", frame_idx=frame_idx, obj_id=obj_id, source="suggestion",
                                       mask=encode_mask(suggestion), iou_before=iou(tracked, suggestion),
-                                      wall_seconds=time.perf_counter() - start))
+                                      adapter_idx=adapter, wall_seconds=time.perf_counter() - start))
 
     # ------------------------------------------------------------------ housekeeping
     def clear_frame(self, frame_idx: int, obj_id: Optional[int] = None) -> None:
@@ -362,7 +401,8 @@ class LitSession:
             tracked = self.mask(frame, obj)
             self._sam2_mask(frame, obj, mask=mask)
             self.history.add(Event(kind="accepted", frame_idx=frame, obj_id=obj, source="suggestion",
-                                   mask=encode_mask(mask), iou_before=iou(tracked, mask)))
+                                   mask=encode_mask(mask), iou_before=iou(tracked, mask),
+                                   adapter_idx=saved.adapter_idx))
 
     def track_to(self, frame_idx: int, obj_id: int) -> None:
         """Propagate from the nearest frame with a mask (before it, else after it) until `frame_idx` is tracked."""

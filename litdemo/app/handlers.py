@@ -8,10 +8,12 @@ turns it into a Gradio message. All model work is the core's (`LitSession`); not
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import numpy as np
+import torch
 
 from ..config import LitConfig
 from ..datasets.base import VideoSample
@@ -21,7 +23,7 @@ from ..session import LitSession
 from ..training import updates_in
 from ..validation import number, whole_number
 from ..video_io import Video
-from . import render
+from . import costs, offline, picker, render
 from .config import AppConfig
 from .replay import replay_history
 from .samples import load_sample
@@ -31,6 +33,7 @@ from .uploads import ingest_upload
 VIEW_KEYS = ("image", "frame", "timeline", "frame_info", "suggestion_info", "status", "objects", "object_legend",
              "training_plot", "improvement_plot", "cumulative_plot", "simulation_plot", "simulation_info",
              "export_files")
+VIEW_KEYS += ("model_cost",) + picker.PICKER_KEYS  # issue 14: the model panel's measured cost, the picker
 Progress = Optional[Callable[[float, str], None]]
 
 DEVICES = ("cpu", "cuda", "mps")  # what the device picker may offer (an absent GPU is refused when loading)
@@ -79,14 +82,17 @@ def start(app: AppSession, video: Video, sample: Optional[VideoSample], choice: 
         raise UserError(f"Unknown model {choice.name!r}; pick one of {', '.join(MODELS)}.")
     if choice.device not in DEVICES:
         raise UserError(f"Unknown device {choice.device!r}; pick one of {', '.join(DEVICES)}.")
+    image_size = costs.model_image_size(choice.name, choice.image_size, cfg.image_size)
     try:
-        predictor = models.get(choice.name, cfg.image_size, choice.device, pretrained=not choice.untrained)
+        if not choice.untrained:
+            offline.ensure_obtainable(choice.name)  # fails at once without network, not after the hub's retries
+        predictor = models.get(choice.name, image_size, choice.device, pretrained=not choice.untrained)
     except WeightsUnavailableError as err:
-        raise UserError(f"The SAM2.1 '{choice.name}' weights could not be loaded: {str(err).splitlines()[0]} "
-                        f"To try the app anyway, tick 'Untrained model (offline tour)' and load again; "
-                        f"results are then labelled untrained.") from err
+        raise UserError(f"The '{choice.name}' weights could not be loaded: {str(err).splitlines()[0]} "
+                        f"To try the app anyway, pick the '{offline.OFFLINE_MODEL}' model (ships with litdemo, "
+                        f"works offline), or tick 'Untrained model (offline tour)' and load again.") from err
     lit_cfg = LitConfig(mode=choice.mode, steps_first=cfg.train_steps_first, steps_later=cfg.train_steps_later,
-                        max_train_seconds=cfg.train_max_seconds or None)
+                        max_train_seconds=cfg.train_max_seconds or None, max_adapters=choice.adapters)
     app.lit = LitSession(predictor, video, lit_cfg)
     app.video, app.sample, app.choice = video, sample, choice
     app.frame, app.obj_id, app.objects, app.box_corner, app.simulation = 0, 1, [1], None, None
@@ -221,11 +227,14 @@ def propagate(app: AppSession, from_current: bool = False, reverse: bool = False
         raise UserError("Click on the object first (or draw a box), then propagate.")
     start_frame = app.frame if from_current else None
     total = (app.frame + 1 if reverse else lit.num_frames - app.frame) if from_current else lit.num_frames
+    cost_key, tic = _cost_key(app), time.perf_counter()
     for i, (t, _) in enumerate(lit.propagate(start_frame=start_frame, reverse=reverse)):
+        costs.COSTS.add_frame(cost_key, time.perf_counter() - tic)  # the first frames of each size are kept
         app.frame = t
         if progress is not None:
             progress(min((i + 1) / max(total, 1), 1.0), f"tracking frame {t}")
         yield frame_view(app, with_suggestion=False)
+        tic = time.perf_counter()
     yield full_view(app)
 
 
@@ -251,7 +260,13 @@ def correct(app: AppSession, progress: Progress = None) -> dict:
         if progress is not None:
             progress(min(1.0, (step + 1) / steps), f"LIT training step {step + 1}/{steps}: loss {loss:.3f}, IoU {iou:.2f}")
 
-    lit.correct(app.frame, app.obj_id, on_step=on_step if cfg.learns else None)
+    # Dropout draws from a generator seeded per correction, so the same clicks train the same adapter
+    # whatever other tabs did before (their training would otherwise shift torch's global stream).
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed + len(lit.history.corrections()))
+        event = lit.correct(app.frame, app.obj_id, on_step=on_step if cfg.learns else None)
+    if cfg.learns:
+        costs.COSTS.add_correction(_cost_key(app), event.train_seconds)
     return full_view(app)
 
 
@@ -266,13 +281,14 @@ def correct_and_continue(app: AppSession, progress: Progress = None) -> Iterator
         yield full_view(app)
 
 
-def accept(app: AppSession) -> dict:
+def accept(app: AppSession, adapter: Optional[int] = None) -> dict:
+    """Take the suggestion shown (or, with several adapters, adapter `adapter`'s) as this frame's mask."""
     lit = _need_video(app)
     if not lit.config.learns:
         raise UserError("Mode 'SAM2 alone' makes no suggestions; choose LIT-LoRA or LIT-FT to get them.")
     if not lit.obj_ids or app.obj_id not in lit.obj_ids:
         raise UserError(f"Object {app.obj_id} has not been started: click on it first.")
-    lit.accept(app.frame, app.obj_id)
+    lit.accept(app.frame, app.obj_id, adapter=None if adapter in (None, "") else int(adapter))
     return full_view(app)
 
 
@@ -324,7 +340,8 @@ def simulate(app: AppSession, cfg: AppConfig, progress: Progress = None) -> dict
     from ..methods import method_config
     from ..simulated_user import ProtocolConfig, run_simulated_user
 
-    learner = app.choice.mode if app.choice.mode != "sam2" else default_mode(app.choice.untrained)
+    # SAM2 alone vs the paper's method, LIT-LoRA; the untrained tour keeps LIT-FT, the only one that learns there.
+    learner = default_mode(True) if app.choice.untrained else "lit-lora"
     protocol = ProtocolConfig(tau=cfg.simulate_iou_threshold)
     obj_id = sorted(app.sample.gt)[0]
     runs = {}
@@ -372,8 +389,11 @@ def frame_view(app: AppSession, with_suggestion: bool = True) -> dict:
     frame_info = f"Frame **{t}** of {lit.num_frames - 1} · {states[t]} · object {oid}{note}"
     if app.box_corner is not None:
         frame_info += " · box: click the opposite corner"
-    return {"image": image, "frame": {"value": t, "maximum": lit.num_frames - 1},
+    view = {"image": image, "frame": {"value": t, "maximum": lit.num_frames - 1},
             "timeline": render.timeline_strip(states, t), "frame_info": frame_info, "suggestion_info": info}
+    if with_suggestion:  # while propagating the thumbnails would only slow each frame down
+        view.update(picker.picker_view(app))
+    return view
 
 
 def full_view(app: AppSession) -> dict:
@@ -382,6 +402,7 @@ def full_view(app: AppSession) -> dict:
     view = {**frame_view(app), **_objects_view(app), "status": status_markdown(app)}
     if lit is None:
         return view
+    view["model_cost"] = costs.COSTS.describe(*_cost_key(app))
     corrections = lit.history.corrections()
     untrained = lit.untrained
     view["training_plot"] = render.training_figure([e.train_curve for e in corrections if e.train_curve], untrained)
@@ -417,7 +438,7 @@ def status_markdown(app: AppSession) -> str:
     if lit is None:
         return "No video yet: pick a sample or upload a video, then press **Load**."
     c = app.choice
-    model = f"SAM2.1 {c.name} @ {lit.predictor.image_size} px on {c.device}"
+    model = f"{getattr(lit.predictor, 'model_label', 'SAM2.1 ' + c.name)} @ {lit.predictor.image_size} px on {c.device}"
     if lit.untrained:
         model += " — **UNTRAINED** (random weights: an offline tour of the loop, masks are not meaningful)"
     v = lit.video
@@ -445,6 +466,11 @@ def _last_update(history) -> str:
     why = _STOP_WORDS.get(c.get("stop_reason", ""), "")
     return (f" · last update: {updates_in(c)} steps in {c['seconds']:.1f} s"
             f"{f' ({why})' if why else ''}, batch IoU {c['iou'][c['best_step']]:.2f}")
+
+
+def _cost_key(app: AppSession) -> tuple:
+    """(model, image size, device) under which this tab's timings are recorded."""
+    return app.choice.name, int(app.lit.predictor.image_size), str(app.choice.device)
 
 
 def _objects_view(app: AppSession) -> dict:

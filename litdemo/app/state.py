@@ -77,6 +77,8 @@ class ModelChoice:
     device: str = "cpu"          # "cpu", "cuda" or "mps"
     mode: str = "lit-lora"       # LitConfig.mode
     untrained: bool = False      # random weights (offline tour); said wherever results show
+    image_size: Optional[int] = None  # px; None: AppConfig.image_size (a shipped model always runs at its own)
+    adapters: int = 1            # LitConfig.max_adapters: 3 = multi-LoRA, three suggestions to pick from
 
 
 @dataclass
@@ -96,6 +98,14 @@ class AppSession:
     exports: int = 0                             # counter for generated export names
     # One handler at a time touches this tab's session (a scrub during propagation waits a frame).
     lock: SessionLock = field(default_factory=SessionLock, repr=False, compare=False)
+
+    def __deepcopy__(self, memo) -> "AppSession":
+        """A fresh session on the same root. Gradio deep-copies a State's initial value when an API
+        client (gradio_client: no page load) opens a session; the lock cannot be copied, and a fresh
+        tab owns nothing yet, so a new empty session is the faithful copy."""
+        if self.lit is not None or self.workdir is not None:
+            raise TypeError("a tab's running session is never copied; it belongs to that tab")
+        return AppSession(self.root)
 
     def folder(self) -> Path:
         """This tab's private temp folder (created on first use)."""
