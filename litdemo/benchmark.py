@@ -109,6 +109,13 @@ class BenchmarkResult:
     def untrained(self) -> bool:
         return not self.settings.get("pretrained", True)
 
+    @property
+    def model_tag(self) -> str:
+        """"[untrained model]", "[micro: synthetic-trained, not SAM2.1]" or "": carried by every plot title."""
+        from .models import model_tag
+
+        return model_tag(self.settings.get("model", "?"), self.untrained)
+
     def to_markdown(self, by_seed: bool = False) -> str:
         """A table like the paper's: average corrections per video per method and the reduction."""
         head = ["method"] + (["seed"] if by_seed else []) + [
@@ -126,11 +133,17 @@ class BenchmarkResult:
         s = self.settings
         videos = len({r.video for r in self.runs})
         seeds = sorted({r.seed for r in self.runs})
-        note = (f"\n{s.get('dataset', '?')}: {videos} videos, seeds {seeds}, SAM2.1 {s.get('model', '?')} at "
+        from .models import model_label
+
+        name = s.get("model", "?")
+        note = (f"\n{s.get('dataset', '?')}: {videos} videos, seeds {seeds}, {model_label(name, self.untrained)} at "
                 f"{s.get('image_size', '?')} px, {s.get('protocol', {}).get('name', 'interactive')} protocol, "
                 f"tau={s.get('protocol', {}).get('tau', '?')}.")
         if self.untrained:
             note += (" UNTRAINED model (random weights): a check of the loop's mechanics, not the paper's result.")
+        elif self.model_tag:  # micro: litdemo's own small model
+            note += (f" {self.model_tag} It knows litdemo's synthetic shapes only: these numbers say nothing about "
+                     f"SAM2.1 on real video.")
         return "\n".join(lines) + "\n" + note
 
     def _repr_markdown_(self) -> str:  # notebooks show the table
@@ -165,9 +178,11 @@ class BenchmarkResult:
 
     def write_plots(self, folder: Union[str, Path]) -> list[Path]:
         """Timelines, cumulative corrections and LoRA training curves as PNGs (first seed only)."""
-        from .plots import plot_cumulative_corrections, plot_suggestion_iou, plot_timeline, plot_training_curves
+        from .plots import (plot_cumulative_corrections, plot_suggestion_iou, plot_timeline, plot_training_curves,
+                            tagged)
 
         folder = Path(folder)
+        tag = self.model_tag  # no figure passes a micro or random-weight model off as SAM2.1
         seed = min(r.seed for r in self.runs)
         runs = [r for r in self.runs if r.seed == seed]
         by_video: dict[str, list[ObjectRun]] = {}
@@ -178,21 +193,24 @@ class BenchmarkResult:
                 name = _safe(video)
                 for obj in sorted({r.obj_id for r in vruns}):
                     mine = [r for r in vruns if r.obj_id == obj]
-                    fig = plot_timeline({r.method: r.states for r in mine}, title=f"{video}, object {obj} (seed {seed})")
+                    fig = plot_timeline({r.method: r.states for r in mine},
+                                        title=tagged(f"{video}, object {obj} (seed {seed})", tag))
                     _save(fig, tmp / f"timeline_{name}_obj{obj}.png")
                     for r in mine:
                         if r.train_curves:
-                            _save(plot_training_curves(r.train_curves, title=f"{r.method} training, {video} obj {obj}"),
+                            title = tagged(f"{r.method} training, {video} obj {obj}", tag)
+                            _save(plot_training_curves(r.train_curves, title=title),
                                   tmp / f"training_{name}_obj{obj}_{r.method}.png")
                         values = [v for v in r.suggestion_iou if v is not None]
                         if values:
-                            _save(plot_suggestion_iou(values, title=f"{r.method} suggestion IoU, {video} obj {obj}"),
+                            title = tagged(f"{r.method} suggestion IoU, {video} obj {obj}", tag)
+                            _save(plot_suggestion_iou(values, title=title),
                                   tmp / f"suggestion_iou_{name}_obj{obj}_{r.method}.png")
                 per_method: dict[str, np.ndarray] = {}
                 for r in vruns:  # objects of a video summed per frame
                     per_method[r.method] = per_method.get(r.method, 0) + np.asarray(r.corrections_per_frame())
                 fig = plot_cumulative_corrections({m: v.tolist() for m, v in per_method.items()},
-                                                  title=f"cumulative corrections, {video} (seed {seed})")
+                                                  title=tagged(f"cumulative corrections, {video} (seed {seed})", tag))
                 _save(fig, tmp / f"cumulative_{name}.png")
         return sorted(folder.glob("*.png"))
 

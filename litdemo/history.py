@@ -100,7 +100,7 @@ class Event:
 @dataclass
 class History:
     video: dict = field(default_factory=dict)  # name, num_frames, height, width
-    model: dict = field(default_factory=dict)  # name, image_size, untrained
+    model: dict = field(default_factory=dict)  # name, image_size, untrained, label (micro: "not SAM2.1")
     config: dict = field(default_factory=dict)  # LitConfig.to_dict()
     events: list[Event] = field(default_factory=list)
 

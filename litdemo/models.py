@@ -47,6 +47,7 @@ class ModelSpec:
     image_size: int = 1024  # the input size the weights were trained at: load_sam2's default
     sha256: str = ""   # for a shipped checkpoint: its hash, checked on every load
     label: str = ""    # how the UI, plots and histories name the model
+    tag: str = ""      # short tag on plot titles and tables; "" for SAM2.1's own weights
 
     @property
     def shipped(self) -> bool:
@@ -59,6 +60,8 @@ class ModelSpec:
 
 
 MICRO_LABEL = "micro: trained on litdemo's synthetic videos, not SAM2.1"
+MICRO_TAG = "[micro: synthetic-trained, not SAM2.1]"
+UNTRAINED_TAG = "[untrained model]"
 # The shipped micro checkpoint's sha256; `litdemo train-micro` prints the hash of what it writes.
 MICRO_SHA256 = "474f97888d2afb645148983716cb2a49682ecec704b408f059aad410b00714dc"
 
@@ -66,7 +69,7 @@ MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec("micro", "micro/sam2.1_hiera_micro.yaml", "", "micro/sam2.1_hiera_micro.pt", image_size=128,
-                  sha256=MICRO_SHA256, label=MICRO_LABEL),
+                  sha256=MICRO_SHA256, label=MICRO_LABEL, tag=MICRO_TAG),
         ModelSpec("tiny", "configs/sam2.1/sam2.1_hiera_t.yaml", "facebook/sam2.1-hiera-tiny", "sam2.1_hiera_tiny.pt"),
         ModelSpec("small", "configs/sam2.1/sam2.1_hiera_s.yaml", "facebook/sam2.1-hiera-small", "sam2.1_hiera_small.pt"),
         ModelSpec("base_plus", "configs/sam2.1/sam2.1_hiera_b+.yaml", "facebook/sam2.1-hiera-base-plus",
@@ -74,6 +77,23 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("large", "configs/sam2.1/sam2.1_hiera_l.yaml", "facebook/sam2.1-hiera-large", "sam2.1_hiera_large.pt"),
     )
 }
+
+
+def model_label(name: str, untrained: bool = False) -> str:
+    """How outputs name a model: its registry label, or what it is when its weights are random."""
+    spec = MODELS.get(name)
+    if untrained:
+        architecture = f"SAM2.1 {name}" if spec is None or not spec.shipped else name
+        return f"{architecture} architecture, UNTRAINED (random weights)"
+    return spec.display_name if spec is not None else f"SAM2.1 {name}"
+
+
+def model_tag(name: str, untrained: bool = False) -> str:
+    """The short tag plots and tables carry, so no figure passes a micro or random model off as SAM2.1."""
+    if untrained:
+        return UNTRAINED_TAG
+    spec = MODELS.get(name)
+    return spec.tag if spec is not None else ""
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -174,6 +194,7 @@ def load_sam2(
         load_checkpoint(model, path)
     else:
         model.untrained = True
+        model.model_label = model_label(name, untrained=True)
     model = model.to(device).eval()
     return model
 
@@ -204,7 +225,8 @@ def resolve_checkpoint(name: str, checkpoint: Optional[Union[str, Path]] = None)
             f"Download {spec.filename} on a machine with network access and either pass "
             f"checkpoint='path/to/{spec.filename}', set {CHECKPOINT_ENV}=path/to/{spec.filename}, "
             f"or put it in the folder named by {CHECKPOINT_DIR_ENV}. "
-            f"For an offline tour use pretrained=False (an untrained model)."
+            f"To work offline use load_sam2('micro') (shipped inside litdemo; trained on its synthetic videos, "
+            f"not SAM2.1), or pretrained=False for random weights (loading tests only)."
         ) from err
 
 

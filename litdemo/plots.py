@@ -24,7 +24,7 @@ __all__ = [
     "FRAME_STATES", "TIMELINE_COLOURS", "annotated_frame", "davis_palette", "feature_pca_image", "frame_states",
     "overlay_masks",
     "plot_cumulative_corrections", "plot_suggestion_iou", "plot_timeline", "plot_training_curves",
-    "timeline_cell", "timeline_strip",
+    "tagged", "timeline_cell", "timeline_strip",
 ]
 
 # What the simulated (or real) user did on each frame, and how the timeline draws it.
@@ -34,6 +34,12 @@ FRAME_STATES: dict[str, str] = {
     "fine": "#c7d7e8",  # the prediction already passed the IoU threshold
     "unannotated": "#ffffff",  # no ground truth on this frame, so nothing was judged
 }
+
+
+def tagged(title: str, tag: str) -> str:
+    """A figure title with the model's tag (litdemo.models.model_tag), e.g. "[untrained model]" or
+    "[micro: synthetic-trained, not SAM2.1]", so a picture cannot be mistaken for SAM2.1's result."""
+    return f"{title} {tag}" if tag else title
 
 
 def plot_timeline(frame_states: Mapping[str, Sequence[str]], title: str | None = None) -> Figure:

@@ -81,7 +81,8 @@ class LitSession:
         self.history = History(
             video=dict(name=self.video.name, num_frames=self.num_frames, height=self.video.height,
                        width=self.video.width, fps=self.video.fps),
-            model=dict(name=predictor.model_name, image_size=predictor.image_size, untrained=predictor.untrained),
+            model=dict(name=predictor.model_name, image_size=predictor.image_size, untrained=predictor.untrained,
+                       label=predictor.model_label),
             config=self.config.to_dict())
 
     # ------------------------------------------------------------------ facts

@@ -130,7 +130,7 @@ class ObjectRun:
     train_curves: list[dict] = field(default_factory=list)      # one {"loss", "iou", ...} per correction
     suggestion_iou: list[Optional[float]] = field(default_factory=list)  # adapter's IoU at each correction
     protocol: dict = field(default_factory=dict)   # ProtocolConfig.to_dict()
-    model: dict = field(default_factory=dict)      # name, image_size, untrained
+    model: dict = field(default_factory=dict)      # name, image_size, untrained, label
 
     @property
     def key(self) -> str:
@@ -251,7 +251,7 @@ def run_protocol(session, sample: VideoSample, obj_id: int, method: str, protoco
         suggestion_iou=[_num(e.suggestion_iou_before) for e in corrections],
         protocol=protocol.to_dict(),
         model=dict(name=getattr(predictor, "model_name", "?"), image_size=int(getattr(predictor, "image_size", 0)),
-                   untrained=bool(getattr(predictor, "untrained", False))),
+                   untrained=bool(getattr(predictor, "untrained", False)), label=getattr(predictor, "model_label", "?")),
     )
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: a random-init SAM2.1 tiny at 256 px and small synthetic videos."""
+"""Shared fixtures: a random-init SAM2.1 tiny at 256 px, the shipped micro model and small synthetic videos."""
 import os
 from pathlib import Path
 
@@ -25,6 +25,14 @@ def predictor():
 
     torch.manual_seed(0)
     return load_sam2("tiny", pretrained=False, image_size=IMAGE_SIZE, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def micro():
+    """litdemo's shipped micro SAM2 (trained on its synthetic videos, not SAM2.1) at its own 128 px."""
+    from litdemo.models import load_sam2
+
+    return load_sam2("micro", device="cpu")
 
 
 def moving_square(num_frames=10, height=96, width=128, step=4, seed=0):

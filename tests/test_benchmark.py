@@ -156,17 +156,23 @@ def test_bad_settings_fail_before_any_work(kwargs, match):
 
 
 # ------------------------------------------------------------------------------------ CLI
-def test_cli_demo_writes_the_table_and_plots(tmp_path, capsys):
+def test_cli_demo_runs_the_micro_model_on_held_out_hard_videos_and_says_so(tmp_path, capsys):
     rc = main(["demo", "--out", str(tmp_path), "--videos", "1", "--frames", "5"])
     shown = capsys.readouterr().out
     assert rc == 0
-    assert "not the paper's result" in shown
-    for method in ("sam2", "lit-ft", "lit-lora"):
+    assert shown.count("micro: trained on litdemo's synthetic videos, not SAM2.1") >= 3  # before, table note, after
+    assert "lit-ft is the paper's ablation" in shown and "UNTRAINED" not in shown
+    assert "[micro: synthetic-trained, not SAM2.1]" in shown
+    for method in ("sam2", "lit-lora", "lit-ft"):
         assert f"| {method} |" in shown
     data = json.loads((tmp_path / "results.json").read_text())
-    assert {r["method"] for r in data["summary"]} == {"sam2", "lit-ft", "lit-lora"}
-    assert (tmp_path / "results.csv").is_file() and (tmp_path / "table.md").is_file()
-    assert (tmp_path / "plots" / "timeline_synthetic-0_obj1.png").stat().st_size > 1000
+    assert data["settings"]["model"] == "micro" and data["settings"]["dataset"] == "procedural"
+    assert data["settings"]["image_size"] == 128 and data["settings"]["pretrained"] is True
+    assert [r["method"] for r in data["summary"]] == ["sam2", "lit-lora", "lit-ft"]
+    assert {(r["video"], r["num_frames"]) for r in data["runs"]} == {("hard-0", 5)}
+    assert {r["model"]["label"] for r in data["runs"]} == {"micro: trained on litdemo's synthetic videos, not SAM2.1"}
+    assert (tmp_path / "results.csv").is_file() and "[micro:" in (tmp_path / "table.md").read_text()
+    assert (tmp_path / "plots" / "timeline_hard-0_obj1.png").stat().st_size > 1000
 
 
 def test_cli_bench_on_davis(davis_root, tmp_path, capsys):

@@ -39,9 +39,10 @@ def test_unreachable_weights_give_a_clear_error(tmp_path, monkeypatch):
         load_sam2("tiny", image_size=256, device="cpu")
     text = str(err.value)
     assert "sam2.1_hiera_tiny.pt" in text and "LITDEMO_SAM2_CHECKPOINT" in text and "pretrained=False" in text
+    assert "load_sam2('micro')" in text and "not SAM2.1" in text  # the offline way, named for what it is
     with pytest.raises(WeightsUnavailableError, match="does not exist"):
         load_sam2("tiny", checkpoint=tmp_path / "nope.pt", image_size=256, device="cpu")
-    with pytest.raises(ValueError, match="available models: tiny, small, base_plus, large"):
+    with pytest.raises(ValueError, match="available models: micro, tiny, small, base_plus, large"):
         load_sam2("huge", pretrained=False)
 
 

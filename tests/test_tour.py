@@ -1,10 +1,12 @@
-"""litdemo.tour: the notebooks' one switch between an offline mechanics check and real weights."""
+"""litdemo.tour: the notebooks' one switch between the offline micro model and real weights."""
 import os
 
 import pytest
+import torch
 
-from litdemo.models import WeightsUnavailableError
-from litdemo.tour import UNTRAINED_LABEL, Tour, setup, tour_video
+from litdemo.datasets import HARD_EVENTS
+from litdemo.models import MICRO_LABEL, PACKAGE_DIR, WeightsUnavailableError, model_spec
+from litdemo.tour import OFFLINE_INDEX, Tour, setup, tour_video
 
 
 @pytest.fixture
@@ -13,18 +15,23 @@ def hub_reachable(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
 
 
-def test_offline_tour_is_an_untrained_tiny_model_at_256_with_lit_ft(monkeypatch, hub_reachable, one_torch_thread):
+def test_offline_tour_is_the_shipped_micro_model_with_lit_lora_on_a_held_out_hard_video(monkeypatch, hub_reachable,
+                                                                                         one_torch_thread):
     monkeypatch.delenv("LITDEMO_PRETRAINED", raising=False)
     tour = setup(num_frames=6, device="cpu")  # pretrained=None: the switch is read from the environment
     assert os.environ["HF_HUB_OFFLINE"] == "1"
-    assert not tour.pretrained and tour.mode == "lit-ft"
-    assert tour.predictor.untrained and tour.predictor.image_size == 256
-    assert tour.sample.name.startswith("synthetic")
-    assert (tour.sample.num_frames, tour.sample.height, tour.sample.width) == (6, 128, 160)
+    assert not tour.pretrained and tour.mode == "lit-lora"  # the paper's method, no longer LIT-FT
+    p = tour.predictor
+    assert p.model_name == "micro" and not p.untrained and p.image_size == 128 and p.model_label == MICRO_LABEL
+    shipped = torch.load(PACKAGE_DIR / model_spec("micro").filename, map_location="cpu", weights_only=True)["model"]
+    assert all(torch.equal(v, shipped[k]) for k, v in p.state_dict().items())  # the shipped weights, not random
+    assert tour.sample.name == "hard-9" and OFFLINE_INDEX == 9 and HARD_EVENTS[OFFLINE_INDEX % 3] == "composite"
+    assert (tour.sample.num_frames, tour.sample.height, tour.sample.width) == (6, 128, 128)
     assert tour.obj_id == 1 and len(tour.sample.gt[tour.obj_id]) == 6
-    assert tour.label == UNTRAINED_LABEL == "untrained model: a mechanics check, not the paper's result"
-    assert tour.summary() == (f"SAM2.1 tiny, UNTRAINED (random weights), 256 px on cpu; LIT mode 'lit-ft'; "
-                              f"video {tour.sample.name}: 6 frames of 128x160")
+    assert tour.label == MICRO_LABEL == "micro: trained on litdemo's synthetic videos, not SAM2.1"
+    assert tour.tag == "[micro: synthetic-trained, not SAM2.1]"
+    assert tour.summary() == ("micro: trained on litdemo's synthetic videos, not SAM2.1, 128 px on cpu; "
+                              "LIT mode 'lit-lora'; video hard-9: 6 frames of 128x128")
 
 
 def test_the_switch_in_the_environment_asks_for_weights_and_a_missing_file_says_so(monkeypatch, tmp_path,
@@ -45,7 +52,7 @@ def test_pretrained_without_reachable_weights_gives_the_clear_error(monkeypatch)
     monkeypatch.delenv("LITDEMO_SAM2_CHECKPOINT", raising=False)
     monkeypatch.delenv("LITDEMO_CHECKPOINT_DIR", raising=False)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_network)
-    with pytest.raises(WeightsUnavailableError, match="pretrained=False"):
+    with pytest.raises(WeightsUnavailableError, match="load_sam2\\('micro'\\)"):
         setup(pretrained=True, device="cpu")
 
 
@@ -64,4 +71,9 @@ def test_pretrained_tour_video_without_davis_is_a_larger_synthetic_video(monkeyp
 
 def test_a_pretrained_tour_carries_no_warning_label():
     tour = Tour(predictor=None, sample=None, mode="lit-lora", obj_id=1, pretrained=True, device="cpu")
-    assert tour.label == ""
+    assert tour.label == "" and tour.tag == ""
+
+
+def test_the_offline_tour_video_is_held_out_procedural_and_longer_on_request():
+    sample = tour_video(pretrained=False, num_frames=32)
+    assert sample.name == "hard-9" and sample.num_frames == 32 and set(sample.gt) == {1}

@@ -404,10 +404,10 @@ def full_view(app: AppSession) -> dict:
         return view
     view["model_cost"] = costs.COSTS.describe(*_cost_key(app))
     corrections = lit.history.corrections()
-    untrained = lit.untrained
-    view["training_plot"] = render.training_figure([e.train_curve for e in corrections if e.train_curve], untrained)
+    untrained, tag = lit.untrained, render.model_tag(lit.predictor)
+    view["training_plot"] = render.training_figure([e.train_curve for e in corrections if e.train_curve], tag)
     view["improvement_plot"] = render.improvement_figure(
-        [e.suggestion_iou_before for e in corrections if e.suggestion_iou_before is not None], untrained)
+        [e.suggestion_iou_before for e in corrections if e.suggestion_iou_before is not None], tag)
     per_frame = np.zeros(lit.num_frames, int)
     for e in corrections:
         per_frame[e.frame_idx] += 1
@@ -421,15 +421,16 @@ def full_view(app: AppSession) -> dict:
 
         view["simulation_plot"] = plot_timeline({m: r["states"] for m, r in app.simulation.items()},
                                                 title=render._tagged("simulated user: what each frame needed",
-                                                                     untrained))
+                                                                     tag))
         (base, b), (learner, l) = [(m, r["corrections"]) for m, r in app.simulation.items()]
         accepted = app.simulation[learner]["accepted"]
         sim_info = (f"Simulated user on object {sorted(app.sample.gt)[0]}: **{base}** needed {b} corrections, "
                     f"**{learner}** needed {l} (+{accepted} accepted suggestions): **{b - l} corrections saved**"
-                    + (" — untrained model, so this only shows the loop, not the paper's result" if untrained else "")
+                    + (" — untrained model, so this only shows the loop, not the paper's result" if untrained
+                       else f" — {lit.predictor.model_label}" if tag else "")
                     + ".")
     view["simulation_info"] = sim_info
-    view["cumulative_plot"] = render.cumulative_figure(curves, untrained)
+    view["cumulative_plot"] = render.cumulative_figure(curves, tag)
     return view
 
 
@@ -438,7 +439,7 @@ def status_markdown(app: AppSession) -> str:
     if lit is None:
         return "No video yet: pick a sample or upload a video, then press **Load**."
     c = app.choice
-    model = f"{getattr(lit.predictor, 'model_label', 'SAM2.1 ' + c.name)} @ {lit.predictor.image_size} px on {c.device}"
+    model = f"{'SAM2.1 ' + c.name if lit.untrained else lit.predictor.model_label} @ {lit.predictor.image_size} px on {c.device}"
     if lit.untrained:
         model += " — **UNTRAINED** (random weights: an offline tour of the loop, masks are not meaningful)"
     v = lit.video

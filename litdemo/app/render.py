@@ -3,7 +3,8 @@
 Pure functions (data in, image or Figure out). The drawing itself (figures, the annotated
 frame, the timeline strip) lives in `litdemo.plots`, shared with the notebooks and the
 benchmark; this module adds what only the app needs: display scaling, click-to-frame mapping,
-HTML legends and the untrained-model tag on figure titles.
+HTML legends and the model's tag on figure titles ("[untrained model]", "[micro: synthetic-trained,
+not SAM2.1]"), so no picture passes a random or micro model off as SAM2.1.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from matplotlib.figure import Figure
 
 from ..plots import (  # the frame and timeline drawing helpers live in plots; re-exported for the app
     TIMELINE_COLOURS, annotated_frame, davis_palette, frame_states, plot_cumulative_corrections,
-    plot_suggestion_iou, plot_training_curves, timeline_cell, timeline_strip,
+    plot_suggestion_iou, plot_training_curves, tagged, timeline_cell, timeline_strip,
 )
 
 DISPLAY_SIDE = 640         # px: small videos are enlarged to about this, so clicks land where intended
@@ -58,26 +59,32 @@ def enlarge(frame: np.ndarray, masks: Mapping[int, np.ndarray], scale: int):
                  for o, m in masks.items()}
 
 
-def _tagged(title: str, untrained: bool) -> str:
-    return f"{title} [untrained model]" if untrained else title
+def model_tag(predictor) -> str:
+    """The tag of the model behind a session: "" for SAM2.1's own weights."""
+    from ..models import model_tag as tag_of
+
+    return tag_of(getattr(predictor, "model_name", "?"), bool(getattr(predictor, "untrained", False)))
 
 
-def training_figure(curves: Sequence[Mapping[str, Sequence[float]]], untrained: bool) -> Optional[Figure]:
+def _tagged(title: str, tag: str) -> str:
+    return tagged(title, tag)
+
+
+def training_figure(curves: Sequence[Mapping[str, Sequence[float]]], tag: str) -> Optional[Figure]:
     if not curves:
         return None
-    return plot_training_curves(curves, title=_tagged("training per correction",
-                                                      untrained))
+    return plot_training_curves(curves, title=_tagged("training per correction", tag))
 
 
-def improvement_figure(suggestion_ious: Sequence[float], untrained: bool) -> Optional[Figure]:
+def improvement_figure(suggestion_ious: Sequence[float], tag: str) -> Optional[Figure]:
     if not suggestion_ious:
         return None
-    fig = plot_suggestion_iou(suggestion_ious, title=_tagged("suggestion vs. your correction", untrained))
+    fig = plot_suggestion_iou(suggestion_ious, title=_tagged("suggestion vs. your correction", tag))
     fig.axes[0].set_ylabel("IoU with your correction")  # live: the correction is the ground truth we have
     return fig
 
 
-def cumulative_figure(per_method: Mapping[str, Sequence[int]], untrained: bool) -> Optional[Figure]:
+def cumulative_figure(per_method: Mapping[str, Sequence[int]], tag: str) -> Optional[Figure]:
     if not per_method:
         return None
-    return plot_cumulative_corrections(per_method, title=_tagged("cumulative corrections", untrained))
+    return plot_cumulative_corrections(per_method, title=_tagged("cumulative corrections", tag))
