@@ -141,7 +141,7 @@ class Student:
             view = self.call("click", "/click_at", *display_centre(gt[0], render))
             self.expect(view, "frame_info", "prompted", "click")
             view = self.call("propagate", "/propagate")
-            self.expect(view, "frame_info", "Frame 31 of 31", "propagate")
+            self.expect(view, "frame_info", "Frame **31** of 31", "propagate")
             self.call(None, "/goto", k)
             view = self.call(None, "/click_at", *display_centre(gt[k], render))
             self.expect(view, "frame_info", "pending", "correction click")
