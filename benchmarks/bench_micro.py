@@ -57,7 +57,7 @@ def main() -> None:
         report += ["", "### ablations (seed 0)"] + hard_report(res, ABLATIONS)
     if "rules" in args.parts:
         report += ["", "## Best-step rules (lit-lora, hard split)", "",
-                   "| rule | corrections / video | vs sam2 | accepted / video | updates keeping step 0 |",
+                   "| rule | corrections / video | fewer than sam2 | accepted / video | updates keeping step 0 |",
                    "|---|---|---|---|---|"]
         for rule in BEST_STEP_RULES:
             folder = out / ("hard" if rule == "iou" else f"rule-{rule}")  # "iou" is the default: the hard run
@@ -68,7 +68,7 @@ def main() -> None:
         res = run_benchmark("procedural", methods=["sam2", "lit-lora"], out=out / "lr-x10", seeds=args.seeds,
                             lit_overrides={"lr_first": 1e-3, "lr_later": 5e-4}, **hard)
         report += ["", "## Diagnostic: LIT-LoRA with 10x the paper's learning rates (not the method's defaults)", "",
-                   "| setting | corrections / video | vs sam2 | accepted / video | updates keeping step 0 |",
+                   "| setting | corrections / video | fewer than sam2 | accepted / video | updates keeping step 0 |",
                    "|---|---|---|---|---|", _lit_row("lr 1e-3 / 5e-4", res)]
     if "silhouettes" in args.parts:
         report += silhouette_report(out / "silhouettes.json")
@@ -79,7 +79,7 @@ def main() -> None:
 
 def _lit_row(name: str, res) -> str:
     row = {r["method"]: r for r in res.summary()}["lit-lora"]
-    return (f"| {name} | {row['corrections_per_video']:.2f} | {row['reduction_pct']:+.1f}% | "
+    return (f"| {name} | {row['corrections_per_video']:.2f} | {row['reduction_pct']:.1f}% | "
             f"{row['accepted_per_video']:.2f} | {step0_share(res.runs, 'lit-lora'):.0%} |")
 
 

@@ -24,9 +24,10 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from .datasets import DatasetError, VideoSample, iter_videos, list_sequences
-from .files import atomic_dir, atomic_file, write_text_atomically
+from .files import atomic_dir, atomic_file, sweep_stale_temps, write_text_atomically
 from .methods import BASELINE, METHODS, check_methods, method_config
-from .simulated_user import ObjectRun, ProtocolConfig, run_simulated_user
+from .protocols import PAPER_FIXED_FIELDS, uses_postprocessing
+from .simulated_user import ObjectRun, ProtocolConfig, objects_to_run, run_simulated_user
 
 BACKENDS = ("serial", "process", "ray")
 # Per-run numbers in the CSV and in the per-method summary (timing fields are not compared
@@ -136,7 +137,8 @@ class BenchmarkResult:
 
         name = s.get("model", "?")
         note = (f"\n{s.get('dataset', '?')}: {videos} videos, seeds {seeds}, {model_label(name, self.untrained)} at "
-                f"{s.get('image_size', '?')} px, tau={s.get('protocol', {}).get('tau', '?')}.")
+                f"{s.get('image_size', '?')} px, {s.get('protocol', {}).get('name', 'interactive')} protocol, "
+                f"tau={s.get('protocol', {}).get('tau', '?')}.")
         if self.untrained:
             note += (" UNTRAINED model (random weights): a check of the loop's mechanics, not the paper's result.")
         elif self.model_tag:  # micro: litdemo's own small model
@@ -244,7 +246,8 @@ def run_benchmark(
     max_frames: Optional[int] = None,
     max_side: Optional[int] = None,
     stride: int = 1,
-    protocol: Optional[ProtocolConfig] = None,
+    protocol: Union[str, ProtocolConfig, None] = None,
+    include_late_objects: Optional[bool] = None,
     dataset_options: Optional[dict] = None,
     lit_overrides: Optional[dict] = None,
     progress: bool = False,
@@ -257,7 +260,9 @@ def run_benchmark(
     mechanics check needing no weights. `seed` is also the adapter seed. max_frames/stride cut
     and subsample each video (stride first); max_side downscales frames (not for synthetic).
     dataset_options go to the loader (e.g. split="val", or num_frames=20 for synthetic);
-    lit_overrides to every method's LitConfig (e.g. steps_first=50). `protocol` wins over `tau`.
+    lit_overrides to every method's LitConfig (e.g. steps_first=50). `protocol`: "interactive"
+    (default) or "paper" (the LIT author's evaluation code, docs/benchmark.md), or a whole
+    ProtocolConfig, which then wins over `tau` and `include_late_objects`.
     With `out`, runs are saved as they finish and a rerun skips them; results.json/.csv,
     table.md and plots/ are written at the end. `threads` caps torch's CPU threads (serial: in
     this process, restored afterwards; process backend: per worker, default cores // workers);
@@ -279,11 +284,10 @@ def run_benchmark(
         raise BenchmarkError(f"stride must be >= 1 (got {stride}).")
     if max_frames is not None and int(max_frames) < 2:
         raise BenchmarkError(f"max_frames must be >= 2 (got {max_frames}): the protocol needs frames to track.")
-    protocol = protocol or _checked(ProtocolConfig, tau=tau)
-    if "mode" in (lit_overrides or {}):
-        raise BenchmarkError("lit_overrides may not set 'mode': each method sets its own; pick them with methods=.")
-    for key in lit_overrides or {}:
-        _checked(method_config, BASELINE, **{key: lit_overrides[key]})  # unknown field / bad value: fail now
+    if not isinstance(protocol, ProtocolConfig):
+        protocol = _checked(ProtocolConfig, name=protocol or "interactive", tau=tau,
+                            include_late_objects=include_late_objects)
+    _check_lit_overrides(lit_overrides or {}, protocol)
     settings = _settings(dataset, model, image_size, pretrained, checkpoint, protocol, max_frames, max_side, stride,
                          dataset_options, lit_overrides)
     root = None if root is None else str(Path(root).expanduser())
@@ -295,6 +299,7 @@ def run_benchmark(
         raise DatasetError(f"no videos found for dataset {dataset!r} under {root}; check the root and the split.")
     if out is not None:
         _claim_out_dir(Path(out), settings)
+        sweep_stale_temps(out)  # what a killed earlier run left half-written (e.g. .plots.*): never read
 
     tasks = [Task(dataset, root, name, seed, methods, settings, device, None if out is None else str(out),
                   progress=progress and backend == "serial")
@@ -323,19 +328,34 @@ def run_benchmark(
     return result
 
 
+def _check_lit_overrides(lit_overrides: dict, protocol: ProtocolConfig) -> None:
+    """Refuse overrides that would be ignored or that belong to another option, before any work."""
+    for key, why in (("mode", "each method sets its own; pick them with methods="),
+                     ("protocol", "choose it with protocol= (--protocol)")):
+        if key in lit_overrides:
+            raise BenchmarkError(f"lit_overrides may not set {key!r}: {why}.")
+    fixed = sorted(set(lit_overrides) & set(PAPER_FIXED_FIELDS)) if protocol.paper else []
+    if fixed:
+        raise BenchmarkError(f"the paper protocol uses the author's fixed values for {fixed} (see docs/benchmark.md), "
+                             f"so these settings would be ignored; drop them or use --protocol interactive.")
+    for key in lit_overrides:  # unknown field / bad value: fail now
+        _checked(method_config, BASELINE, protocol=protocol.name, **{key: lit_overrides[key]})
+
+
 def _run_task(task: Task) -> dict:
     """Every object x method of one video for one seed; each run saved the moment it is done.
 
     Returns {"runs": [ObjectRun.to_dict(), ...], "computed": how many were not already in out/}.
     """
     sample = load_sample(task.dataset, task.root, task.sequence, task.settings)
+    protocol = ProtocolConfig(**task.settings["protocol"])
+    objects = objects_to_run(sample, protocol)
     if task.out is not None:
         _write_json(_video_file(Path(task.out), task.sequence, task.seed),
-                    {"video": sample.name, "objects": sample.object_ids(), "num_frames": sample.num_frames})
-    protocol = ProtocolConfig(**task.settings["protocol"])
+                    {"video": sample.name, "objects": objects, "num_frames": sample.num_frames})
     bar = _video_bar(task, sample)
     out, computed = [], 0
-    for obj_id in sample.object_ids():
+    for obj_id in objects:
         for method in task.methods:
             path = None if task.out is None else _run_file(Path(task.out), sample.name, obj_id, method, task.seed)
             if path is not None and path.is_file():
@@ -345,8 +365,9 @@ def _run_task(task: Task) -> dict:
             else:
                 predictor = _model(task.settings["model"], task.seed if not task.settings["pretrained"] else None,
                                    task.settings["image_size"], task.device, task.settings["pretrained"],
-                                   task.settings["checkpoint"])
-                config = method_config(method, **{**(task.settings["lit_overrides"] or {}), "seed": task.seed})
+                                   task.settings["checkpoint"], uses_postprocessing(protocol.name))
+                config = method_config(method, **{**(task.settings["lit_overrides"] or {}), "seed": task.seed,
+                                                  "protocol": protocol.name})
                 step = None if bar is None else _bar_step(bar, f"obj {obj_id} {method}")
                 run = run_simulated_user(predictor, sample, obj_id, method, protocol, config, progress=step)
                 computed += 1
@@ -384,20 +405,23 @@ def subsample(sample: VideoSample, stride: int = 1, max_frames: Optional[int] = 
     if not gt:
         raise DatasetError(f"{sample.name}: no object is visible on the frames kept (stride {stride}, "
                            f"max_frames {max_frames}); use a smaller stride or more frames.")
-    return VideoSample(sample.name, sample.frames[keep], gt, fps=sample.fps / stride)
+    void = {new_index[t]: m for t, m in sample.void.items() if t in new_index}
+    return VideoSample(sample.name, sample.frames[keep], gt, fps=sample.fps / stride, void=void)
 
 
 @lru_cache(maxsize=1)
 def _model(name: str, seed: Optional[int], image_size: int, device: Optional[str], pretrained: bool,
-           checkpoint: Optional[str]):
-    """The predictor for a seed, loaded once per process (runs never change its weights)."""
+           checkpoint: Optional[str], postprocessing: bool = True):
+    """The predictor for a seed, loaded once per process (runs never change its weights);
+    `postprocessing=False` as the paper protocol builds it (sam2's apply_postprocessing)."""
     import torch
 
     from .models import load_sam2
 
     if seed is not None:
         torch.manual_seed(seed)  # random init: the seed *is* the model
-    return load_sam2(name, checkpoint=checkpoint, device=device, image_size=image_size, pretrained=pretrained)
+    return load_sam2(name, checkpoint=checkpoint, device=device, image_size=image_size, pretrained=pretrained,
+                     apply_postprocessing=postprocessing)
 
 
 # ------------------------------------------------------------------------------------ backends
@@ -489,6 +513,9 @@ def _claim_out_dir(out: Path, settings: dict) -> None:
     path = out / "settings.json"
     if path.is_file():
         old = _read_json(path, "benchmark settings")
+        if isinstance(old.get("protocol"), dict) and "name" not in old["protocol"]:
+            # written before protocols had names: those runs were all made with the interactive one
+            old["protocol"] = {**ProtocolConfig(**old["protocol"]).to_dict(), **old["protocol"]}
         diff = {k: (old.get(k), v) for k, v in json.loads(json.dumps(settings)).items() if old.get(k) != v}
         if diff:
             listed = "; ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())

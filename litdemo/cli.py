@@ -62,6 +62,12 @@ def _add_bench(sub) -> None:
     p.add_argument("--image-size", type=int, help="model input size (default: the model's own, 1024; micro 128)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
     p.add_argument("--tau", type=float, default=0.5, help="IoU below which a frame needs fixing (paper: 0.5, 0.7)")
+    p.add_argument("--protocol", choices=("interactive", "paper"), default="interactive",
+                   help="interactive: litdemo's session (default); paper: the LIT author's evaluation code, "
+                        "rule by rule (docs/benchmark.md); recorded in settings.json")
+    p.add_argument("--include-late-objects", action="store_true", default=None,
+                   help="paper protocol: also evaluate objects that first appear after frame 0 (the author's "
+                        "--track_object_appearing_later_in_video); the interactive protocol always does")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="model (untrained) and adapter seeds")
     p.add_argument("--workers", type=int, default=1, help="parallel videos (process / ray backends)")
     p.add_argument("--backend", choices=("serial", "process", "ray"), default="serial")
@@ -157,7 +163,8 @@ def _bench(args: argparse.Namespace) -> int:
     result = run_benchmark(
         args.dataset, root=args.root, model=args.model, methods=args.methods, sequences=args.sequences,
         out=args.out, image_size=args.image_size, device=args.device, pretrained=not args.untrained,
-        checkpoint=args.checkpoint, tau=args.tau, seeds=args.seeds, workers=args.workers, backend=args.backend,
+        checkpoint=args.checkpoint, tau=args.tau, protocol=args.protocol,
+        include_late_objects=args.include_late_objects, seeds=args.seeds, workers=args.workers, backend=args.backend,
         max_videos=args.max_videos, max_frames=args.max_frames, max_side=args.max_side, stride=args.stride,
         dataset_options=options, lit_overrides=_lit_settings(args.lit_settings) or None, progress=True,
         plots=not args.no_plots, threads=args.threads)

@@ -48,6 +48,12 @@ class ObjectLearner:
         outs = [(run_decoder(a.decoder, self.prompt, x), i) for i, a in trained]
         return max(outs, key=lambda o: o[0].iou_pred.item())
 
+    @torch.no_grad()
+    def predict_each(self, inputs: DecoderInputs) -> list[tuple[DecoderOutput, int]]:
+        """Every trained adapter's output on one frame, with its index (the multi-LoRA picker's thumbnails)."""
+        x = inputs.to(self.prompt.image_pe.device)
+        return [(run_decoder(a.decoder, self.prompt, x), i) for i, a in enumerate(self.adapters) if a.samples]
+
     def learn(self, sample: TrainingSample, on_step=None) -> tuple[TrainingCurve, int]:
         """Train on one correction; returns the curve and the index of the adapter trained."""
         adapter_idx = self._choose_adapter(sample)

@@ -34,14 +34,19 @@ def _as_pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pred, gt
 
 
-def iou(pred: np.ndarray, gt: np.ndarray) -> float:
+def iou(pred: np.ndarray, gt: np.ndarray, void: np.ndarray | None = None) -> float:
     """Intersection over union of two (H, W) masks.
 
     Both empty -> 1.0: predicting "no object" where the object is absent (occluded, out of
     view) is exactly right, so it must not count as a failure or trigger a correction. This
     matches the DAVIS and SA-V evaluators.
+    `void`: (H, W) pixels left out of both masks (VOST/DAVIS "void" label 255), as the VOST
+    evaluator and the LIT author's `get_iou` do.
     """
     pred, gt = _as_pair(pred, gt)
+    if void is not None:
+        keep = ~_as_pair(void, gt)[0]
+        pred, gt = pred & keep, gt & keep
     union = np.count_nonzero(pred | gt)
     if union == 0:
         return 1.0
@@ -108,15 +113,19 @@ def boundary_f(pred: np.ndarray, gt: np.ndarray, bound_th: float = BOUND_TH) -> 
 
 def j_and_f(pred_masks: Mapping[int, np.ndarray] | Sequence[np.ndarray],
             gt_masks: Mapping[int, np.ndarray] | Sequence[np.ndarray], *,
-            bound_th: float = BOUND_TH, skip_first_last: bool = True) -> dict[str, float]:
+            bound_th: float = BOUND_TH, skip_first_last: bool = True,
+            void: Mapping[int, np.ndarray] | None = None) -> dict[str, float]:
     """Mean J, mean F and their average JF of one object over its annotated frames.
 
     gt_masks: {frame_idx: (H, W) mask} for the annotated frames (a sequence means every frame
     is annotated); pred_masks: {frame_idx: mask} or a per-frame sequence covering them.
     skip_first_last drops the first and last annotated frame as the DAVIS and SA-V evaluators
     do; with fewer than 3 annotated frames nothing would remain, so all are scored.
+    void: {frame_idx: (H, W) void pixels} left out of J (as the VOST evaluator does); F is
+    computed on the masks as they are.
     Returns {"J", "F", "JF", "n_frames"}.
     """
+    void = void or {}
     gt = dict(gt_masks) if isinstance(gt_masks, Mapping) else dict(enumerate(gt_masks))
     if not gt:
         raise ValueError("gt_masks is empty: pass at least one annotated frame")
@@ -126,7 +135,7 @@ def j_and_f(pred_masks: Mapping[int, np.ndarray] | Sequence[np.ndarray],
     js, fs = [], []
     for t in frames:
         pred = _prediction_at(pred_masks, t)
-        js.append(region_j(pred, gt[t]))
+        js.append(iou(pred, gt[t], void=void.get(t)))
         fs.append(boundary_f(pred, gt[t], bound_th))
     j, f = float(np.mean(js)), float(np.mean(fs))
     return {"J": j, "F": f, "JF": (j + f) / 2, "n_frames": len(frames)}

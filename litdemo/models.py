@@ -122,11 +122,13 @@ def pick_device(device: Optional[Union[str, torch.device]] = None) -> torch.devi
     return torch.device("cpu")
 
 
-def build_architecture(name: str, image_size: int = 1024, device: Union[str, torch.device] = "cpu") -> LitVideoPredictor:
+def build_architecture(name: str, image_size: int = 1024, device: Union[str, torch.device] = "cpu",
+                       apply_postprocessing: bool = True) -> LitVideoPredictor:
     """The SAM2.1 video model with random weights, configured as sam2's own video predictor.
 
-    The overrides are the post-processing sam2's `build_sam2_video_predictor` applies; hole
-    filling is only asked for on CUDA because its extension does not exist on CPU.
+    The overrides are the post-processing sam2's `build_sam2_video_predictor` applies by
+    default (`apply_postprocessing=False` leaves them out, as the LIT author's evaluation does);
+    hole filling is only asked for on CUDA because its extension does not exist on CPU.
     """
     if image_size % 64 != 0 or image_size < 128:
         raise ValueError(f"image_size must be a multiple of 64 and >= 128 (got {image_size}); 1024 is SAM2's own.")
@@ -135,12 +137,15 @@ def build_architecture(name: str, image_size: int = 1024, device: Union[str, tor
     overrides = [
         "++model._target_=litdemo.predictor.LitVideoPredictor",
         f"++model.image_size={image_size}",
-        "++model.sam_mask_decoder_extra_args.dynamic_multimask_via_stability=true",
-        "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_delta=0.05",
-        "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_thresh=0.98",
-        "++model.binarize_mask_from_pts_for_mem_enc=true",
-        f"++model.fill_hole_area={8 if device.type == 'cuda' else 0}",
     ]
+    if apply_postprocessing:
+        overrides += [
+            "++model.sam_mask_decoder_extra_args.dynamic_multimask_via_stability=true",
+            "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_delta=0.05",
+            "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_thresh=0.98",
+            "++model.binarize_mask_from_pts_for_mem_enc=true",
+            f"++model.fill_hole_area={8 if device.type == 'cuda' else 0}",
+        ]
     cfg = model_config(spec, overrides)
     model: LitVideoPredictor = instantiate(cfg.model, _recursive_=True)
     model.model_name = name
@@ -170,6 +175,7 @@ def load_sam2(
     device: Optional[Union[str, torch.device]] = None,
     image_size: Optional[int] = None,
     pretrained: bool = True,
+    apply_postprocessing: bool = True,
 ) -> LitVideoPredictor:
     """Build a SAM2.1 video predictor for LIT.
 
@@ -178,10 +184,11 @@ def load_sam2(
     inside litdemo (hash-checked) unless `checkpoint` names another. With `pretrained=False` the
     model keeps its random initialisation and is marked `untrained` (the UI and plots say so).
     `image_size` defaults to the size the weights were trained at (1024; micro: 128).
+    `apply_postprocessing` as in sam2's `build_sam2_video_predictor` (the paper protocol: False).
     """
     device = pick_device(device)
     image_size = image_size or model_spec(name).image_size
-    model = build_architecture(name, image_size=image_size, device="cpu")
+    model = build_architecture(name, image_size=image_size, device="cpu", apply_postprocessing=apply_postprocessing)
     if pretrained or checkpoint is not None:
         path = resolve_checkpoint(name, checkpoint)
         load_checkpoint(model, path)

@@ -11,6 +11,9 @@ We subclass `sam2.sam2_video_predictor.SAM2VideoPredictor` rather than patch it,
    the inference state. A correction on that frame later trains on exactly these inputs.
 3. A decoder hook: the inference state may name another mask decoder (the LIT-adapted copy)
    for plain tracking calls; the model itself is never modified.
+4. A backbone feature cache: the inference state may hold a `FeatureCache`, and then each
+   frame's image-encoder output is computed once and reused by every later call on that frame
+   (re-propagation after a correction, recomputed captures), where sam2 keeps only the last one.
 
 State lives in the inference-state dict, never on the shared model, so one loaded model can
 serve several sessions (e.g. browser tabs) one call at a time.
@@ -33,6 +36,7 @@ IMG_STD = (0.229, 0.224, 0.225)
 # Inference-state keys added by litdemo (sam2 ignores keys it does not know).
 CAPTURE_KEY = "lit_capture"          # callable(obj_idx, frame_idx, image_embed, high_res_feats)
 DECODER_KEY = "lit_tracking_decoder"  # callable(obj_idx) -> Optional[nn.Module]
+FEATURE_CACHE_KEY = "lit_feature_cache"  # FeatureCache: backbone features of many frames
 
 
 class ResizedFrames(Sequence):
@@ -108,6 +112,24 @@ class LitVideoPredictor(SAM2VideoPredictor):
         return state
 
     # ------------------------------------------------------------------ hooks
+    def _get_image_feature(self, inference_state, frame_idx, batch_size):
+        # sam2 reads features from its one-frame `cached_features` when the frame is there, so
+        # we put our cached copy there first, and keep whatever sam2 computed on a miss.
+        cache = inference_state.get(FEATURE_CACHE_KEY)
+        if cache is None or not cache.enabled:
+            return super()._get_image_feature(inference_state, frame_idx, batch_size)
+        device = inference_state["device"]
+        if frame_idx not in inference_state["cached_features"]:
+            backbone_out = cache.get(frame_idx, device)
+            if backbone_out is not None:
+                # the normalised image is part of sam2's entry, though tracking never reads it
+                image = inference_state["images"][frame_idx].to(device).float().unsqueeze(0)
+                inference_state["cached_features"] = {frame_idx: (image, backbone_out)}
+        features = super()._get_image_feature(inference_state, frame_idx, batch_size)
+        if frame_idx not in cache:
+            cache.put(frame_idx, inference_state["cached_features"][frame_idx][1], inference_state["storage_device"])
+        return features
+
     def _run_single_frame_inference(self, **kwargs):
         # Remember which object this call is for: `_track_step` below only sees its output dict.
         state, output_dict = kwargs["inference_state"], kwargs["output_dict"]

@@ -7,6 +7,8 @@
     session.correct(17, obj_id=1, mask=fixed)  # SAM2 takes it into memory, the adapter learns from it
     session.suggest(18, obj_id=1)              # the adapter's mask for a later frame
     session.accept(18, obj_id=1)               # ...taken as is: an accepted suggestion, not a correction
+    session.suggestions(19, obj_id=1)          # multi-LoRA: one suggestion per adapter, with predicted IoU
+    session.accept(19, obj_id=1, adapter=2)    # ...the one the user picked (history records the adapter)
     session.export("out/")                     # PNG masks, overlay.mp4, history.json, adapters
 
 SAM2 does the tracking exactly as usual; LIT adds a capture of the decoder inputs of every
@@ -29,9 +31,21 @@ from .decoder import CaptureStore, EmptyPrompt, to_video_mask
 from .history import Event, History, encode_mask
 from .learner import ObjectLearner
 from .metrics import iou
-from .predictor import CAPTURE_KEY, DECODER_KEY, LitVideoPredictor
+from .feature_cache import FeatureCache
+from .paper_learner import PaperLearner
+from .predictor import CAPTURE_KEY, DECODER_KEY, FEATURE_CACHE_KEY, LitVideoPredictor
+from .protocols import conditioning, is_conditioning_frame, remember_suggestion
 from .training import TrainingSample
+from .validation import bool_mask, is_whole
 from .video_io import Video, load_video
+
+
+@dataclass
+class Suggestion:
+    """One adapter's mask for a frame, with the decoder's own estimate of its IoU."""
+    adapter: int                # index of the adapter in the object's learner
+    mask: np.ndarray            # (H, W) bool
+    predicted_iou: float        # SAM2's IoU head on the adapted decoder: its confidence in the mask
 
 
 @dataclass
@@ -53,10 +67,15 @@ class LitSession:
         # decoder inputs of each tracked (object, frame), captured by the predictor's hook
         self.captures = CaptureStore(self.config.capture_budget_mb, self.config.capture_dtype)
         self.state[CAPTURE_KEY] = self._on_capture
+        # each frame's image-encoder output, reused when tracking passes over the frame again
+        self.features = self.state[FEATURE_CACHE_KEY] = FeatureCache(self.config.feature_cache_mb)
         if self.config.use_adapter_in_propagation:
             self.state[DECODER_KEY] = self._tracking_decoder
         self._prompt = EmptyPrompt(predictor) if self.config.learns else None
-        self.learners: dict[int, ObjectLearner] = {}       # obj_id -> its adapters and corrections
+        self.learners: dict[int, ObjectLearner | PaperLearner] = {}  # obj_id -> its adapters and corrections
+        # the paper protocol's oracle: obj_id -> {frame: GT mask}, and {frame: void pixels}
+        self.ground_truth: dict[int, dict[int, np.ndarray]] = {}
+        self.void: dict[int, np.ndarray] = {}
         self.masks: dict[int, dict[int, np.ndarray]] = {}  # frame -> {obj_id: (H, W) bool}, latest shown
         self.pending: dict[tuple[int, int], PendingCorrection] = {}
         self.history = History(
@@ -86,6 +105,23 @@ class LitSession:
     def is_tracked(self, frame_idx: int, obj_id: int) -> bool:
         obj_idx = self.state["obj_id_to_idx"].get(obj_id)
         return obj_idx is not None and frame_idx in self.state["frames_tracked_per_obj"][obj_idx]
+
+    def is_conditioning_frame(self, frame_idx: int, obj_id: int) -> bool:
+        """Whether SAM2 keeps this frame's mask as is when propagation passes it again."""
+        return is_conditioning_frame(self.state, frame_idx, obj_id)
+
+    @property
+    def paper(self) -> bool:
+        """True when this session follows the LIT author's evaluation rules (litdemo/protocols.py)."""
+        return self.config.protocol == "paper"
+
+    def set_ground_truth(self, obj_id: int, masks: dict, void: Optional[dict] = None) -> None:
+        """Give the paper protocol its oracle: {frame: (H, W) GT mask} of an object, and optionally
+        {frame: (H, W) void pixels} left out of every IoU. Under the paper protocol corrections then
+        train on the GT, accepted suggestions join the buffer with the GT, and suggestions come
+        from the adapter that best matches the GT; the interactive protocol never reads it."""
+        self.ground_truth[int(obj_id)] = {int(t): self._check_mask(m) for t, m in masks.items()}
+        self.void.update({int(t): self._check_mask(m) for t, m in (void or {}).items()})
 
     # ------------------------------------------------------------------ prompt
     def prompt(self, frame_idx: int, obj_id: int, points=None, labels=None, box=None,
@@ -124,7 +160,9 @@ class LitSession:
                 self._ensure_captured(frame_idx, obj_id)  # before SAM2's state sees the correction
                 self.pending[key] = PendingCorrection(tracked_mask=self.mask(frame_idx, obj_id).copy())
             self.pending[key].clicks.append([float(x), float(y), int(positive)])
-            return self._sam2_clicks(frame_idx, obj_id, pts, lbl, clear=len(self.pending[key].clicks) == 1)
+            # paper protocol: each click replaces the earlier ones (SAM2 still gets the previous mask logits)
+            replace = self.paper or len(self.pending[key].clicks) == 1
+            return self._sam2_clicks(frame_idx, obj_id, pts, lbl, clear=replace)
         # a prompt being built click by click: one prompt event per frame, updated in place
         shown = self._sam2_clicks(frame_idx, obj_id, pts, lbl, clear=False)
         event = self._last_prompt_event(frame_idx, obj_id)
@@ -189,7 +227,9 @@ class LitSession:
         """Fix an object on a tracked frame and let LIT learn from it.
 
         Give a mask, or clicks (resolved to a mask by SAM2), or nothing to commit the clicks made
-        with `click()`. A mask given after clicks counts as a mask fall-back (clicks not enough).
+        with `click()`. A mask is bool, 0/1 integers, or float probabilities thresholded at 0.5
+        (NaN refused); the same holds for `prompt(mask=...)`. A mask given after clicks counts as
+        a mask fall-back (clicks not enough).
         on_step(step, loss, iou) follows the training live.
         """
         self._check_frame(frame_idx)
@@ -237,22 +277,57 @@ class LitSession:
         if not self.is_tracked(frame_idx, obj_id):
             raise ValueError(f"Frame {frame_idx} has not been tracked for object {obj_id}; propagate to it first.")
         inputs = self._ensure_captured(frame_idx, obj_id)
+        match = self._paper_match(frame_idx, obj_id, inputs)
+        if match is not None:  # paper protocol: the user picks the suggestion closest to the GT
+            return match.mask
         out, _ = learner.predict(inputs)
         return to_video_mask(out, self.video.height, self.video.width)[0].cpu().numpy()
 
-    def accept(self, frame_idx: int, obj_id: int) -> Event:
-        """Take the suggestion on a frame as is: into SAM2's memory, recorded as accepted (not a correction)."""
+    def suggestions(self, frame_idx: int, obj_id: int) -> list[Suggestion]:
+        """One suggestion per trained adapter (multi-LoRA: up to `max_adapters`), in adapter order.
+
+        The interactive form of the paper's multi-LoRA evaluation, where the best adapter's mask is
+        taken: the user sees every adapter's mask with its predicted IoU and picks one (`accept(...,
+        adapter=k)`). Empty when nothing has been learned yet.
+        """
+        self._check_frame(frame_idx)
+        obj_id = self._check_obj_id(obj_id)
+        learner = self.learners.get(obj_id)
+        if learner is None or not learner.trained:
+            return []
+        if not self.is_tracked(frame_idx, obj_id):
+            raise ValueError(f"Frame {frame_idx} has not been tracked for object {obj_id}; propagate to it first.")
+        inputs = self._ensure_captured(frame_idx, obj_id)
+        return [Suggestion(adapter=i, mask=to_video_mask(out, self.video.height, self.video.width)[0].cpu().numpy(),
+                           predicted_iou=float(out.iou_pred.item()))
+                for out, i in learner.predict_each(inputs)]
+
+    def accept(self, frame_idx: int, obj_id: int, adapter: Optional[int] = None) -> Event:
+        """Take the suggestion on a frame as is: into SAM2's memory, recorded as accepted (not a correction).
+
+        `adapter=k` takes adapter k's suggestion (see `suggestions`); by default the most confident
+        adapter's. The event records which adapter suggested the mask (`adapter_idx`).
+        """
         start = time.perf_counter()
-        suggestion = self.suggest(frame_idx, obj_id)
-        if suggestion is None:
+        offered = {s.adapter: s for s in self.suggestions(frame_idx, obj_id)}
+        if not offered:
             raise ValueError(f"There is no suggestion for object {obj_id} yet: LIT suggests after the first "
                              f"correction (and never in mode 'sam2').")
+        if adapter is None:  # as suggest(): the adapter whose decoder is most confident
+            adapter = max(offered.values(), key=lambda s: s.predicted_iou).adapter
+        if adapter not in offered:
+            raise ValueError(f"Adapter {adapter} has no suggestion for object {obj_id}; the trained adapters "
+                             f"are {sorted(offered)}.")
+        suggestion = offered[adapter].mask
         tracked = self.mask(frame_idx, obj_id)
         self.pending.pop((frame_idx, obj_id), None)
-        self._sam2_mask(frame_idx, obj_id, mask=suggestion)
+        if self.paper:
+            suggestion = self._paper_accept(frame_idx, obj_id)
+        else:
+            self._sam2_mask(frame_idx, obj_id, mask=suggestion)
         return self.history.add(Event(kind="accepted", frame_idx=frame_idx, obj_id=obj_id, source="suggestion",
                                       mask=encode_mask(suggestion), iou_before=iou(tracked, suggestion),
-                                      wall_seconds=time.perf_counter() - start))
+                                      adapter_idx=adapter, wall_seconds=time.perf_counter() - start))
 
     # ------------------------------------------------------------------ housekeeping
     def clear_frame(self, frame_idx: int, obj_id: Optional[int] = None) -> None:
@@ -281,6 +356,7 @@ class LitSession:
         self.predictor.reset_state(self.state)
         self.learners.clear()
         self.captures.clear()
+        self.features.clear()
         self.masks.clear()
         self.pending.clear()
         self.history.events.clear()
@@ -302,13 +378,14 @@ class LitSession:
                              f"frames of {self.video.width}x{self.video.height}; open the same video first.")
         if self.history.events:
             raise ValueError("replay() continues a saved session on a fresh one: call reset() first.")
+        history.check_fits(self.num_frames, self.video.height, self.video.width)  # before decoding any mask
         for i, saved_event in enumerate(history.events):
             if progress is not None:
                 progress(i, len(history.events))
             self._replay_event(saved_event)
 
     def _replay_event(self, saved: Event) -> None:
-        mask, frame, obj = saved.mask_array(), saved.frame_idx, saved.obj_id
+        mask, frame, obj = saved.mask_array((self.video.height, self.video.width)), saved.frame_idx, saved.obj_id
         if mask is None:
             raise ValueError(f"The {saved.kind} on frame {frame} has no mask recorded; the history is incomplete.")
         if saved.kind == "prompt":
@@ -325,7 +402,8 @@ class LitSession:
             tracked = self.mask(frame, obj)
             self._sam2_mask(frame, obj, mask=mask)
             self.history.add(Event(kind="accepted", frame_idx=frame, obj_id=obj, source="suggestion",
-                                   mask=encode_mask(mask), iou_before=iou(tracked, mask)))
+                                   mask=encode_mask(mask), iou_before=iou(tracked, mask),
+                                   adapter_idx=saved.adapter_idx))
 
     def track_to(self, frame_idx: int, obj_id: int) -> None:
         """Propagate from the nearest frame with a mask (before it, else after it) until `frame_idx` is tracked."""
@@ -376,14 +454,20 @@ class LitSession:
         inputs = self._ensure_captured(event.frame_idx, event.obj_id)
         learner = self.learners.get(event.obj_id)
         if learner is None:
-            learner = self.learners[event.obj_id] = ObjectLearner(self.predictor.sam_mask_decoder, self._prompt,
-                                                                  self.config)
+            kind = PaperLearner if self.paper else ObjectLearner
+            learner = self.learners[event.obj_id] = kind(self.predictor.sam_mask_decoder, self._prompt, self.config)
+        if self.paper:  # the paper protocol trains on the ground truth, also after clicks that reached tau
+            final = self._truth(event.frame_idx, event.obj_id)
+        void = self.void.get(event.frame_idx) if self.paper else None
         before = self.suggest(event.frame_idx, event.obj_id)
-        event.suggestion_iou_before = None if before is None else iou(before, final)
+        event.suggestion_iou_before = None if before is None else iou(before, final, void=void)
         sample = TrainingSample(event.frame_idx, inputs, self._decoder_target(final))
-        curve, adapter_idx = learner.learn(sample, on_step)
+        if self.paper:
+            curve, adapter_idx = learner.learn(sample, final, void, on_step)
+        else:
+            curve, adapter_idx = learner.learn(sample, on_step)
         event.train_curve, event.adapter_idx, event.train_seconds = curve.to_dict(), adapter_idx, curve.seconds
-        event.suggestion_iou_after = iou(self.suggest(event.frame_idx, event.obj_id), final)
+        event.suggestion_iou_after = iou(self.suggest(event.frame_idx, event.obj_id), final, void=void)
 
     def _decoder_target(self, mask: np.ndarray) -> torch.Tensor:
         """(1, 1, S/4, S/4) float {0, 1}: the mask resized the way SAM2 resizes mask prompts."""
@@ -393,13 +477,55 @@ class LitSession:
         return (m >= 0.5).float()
 
     def _sam2_clicks(self, frame_idx, obj_id, points, labels, box=None, clear=True) -> np.ndarray:
-        _, obj_ids, logits = self.predictor.add_new_points_or_box(
-            self.state, frame_idx, obj_id, points=points, labels=labels, box=box, clear_old_points=clear)
+        # on a tracked frame clicks are a correction: memory frame kind by the protocol's rule
+        with conditioning(self.predictor, self._fixes_as_conditioning("clicks")):
+            _, obj_ids, logits = self.predictor.add_new_points_or_box(
+                self.state, frame_idx, obj_id, points=points, labels=labels, box=box, clear_old_points=clear)
         return self._store_shown(frame_idx, obj_id, obj_ids, logits)
 
     def _sam2_mask(self, frame_idx, obj_id, mask) -> np.ndarray:
-        _, obj_ids, logits = self.predictor.add_new_mask(self.state, frame_idx, obj_id, mask)
+        with conditioning(self.predictor, self._fixes_as_conditioning("mask")):
+            _, obj_ids, logits = self.predictor.add_new_mask(self.state, frame_idx, obj_id, mask)
         return self._store_shown(frame_idx, obj_id, obj_ids, logits)
+
+    def _fixes_as_conditioning(self, kind: str) -> bool:
+        """Whether a fix on a tracked frame becomes a SAM2 conditioning frame. Interactive: the
+        config says (clicks and masks alike). Paper: click fixes are ordinary memory frames and
+        mask fall-backs conditioning frames, as in the author's evaluation code. (A frame never
+        tracked before is always a conditioning frame: that is SAM2's rule for prompts.)"""
+        if self.paper:
+            return kind == "mask"
+        return self.config.corrections_as_conditioning
+
+    # ------------------------------------------------------------------ the paper protocol's oracle
+    def _truth(self, frame_idx: int, obj_id: int) -> np.ndarray:
+        truth = self.ground_truth.get(obj_id, {}).get(frame_idx)
+        if truth is None:
+            raise ValueError(f"The paper protocol trains on the ground truth, but none was given for object {obj_id} "
+                             f"on frame {frame_idx}; call set_ground_truth() first (the simulated user does).")
+        return truth
+
+    def _paper_match(self, frame_idx: int, obj_id: int, inputs):
+        """Under the paper protocol with GT on this frame: the adapter closest to the GT, else None."""
+        learner = self.learners.get(obj_id)
+        if not self.paper or frame_idx not in self.ground_truth.get(obj_id, {}) or learner is None:
+            return None
+        return learner.best_match(inputs, self._truth(frame_idx, obj_id), self.void.get(frame_idx))
+
+    def _paper_accept(self, frame_idx: int, obj_id: int) -> np.ndarray:
+        """Accept as the author's code does: the suggestion's own logits into SAM2's memory as an
+        ordinary frame, and the frame into the suggesting adapter's buffer with the GT as target."""
+        inputs = self._ensure_captured(frame_idx, obj_id)
+        match = self._paper_match(frame_idx, obj_id, inputs)
+        if match is None:
+            raise ValueError(f"The paper protocol accepts a suggestion only where the ground truth is known; "
+                             f"call set_ground_truth() with frame {frame_idx} first.")
+        shown = remember_suggestion(self.predictor, self.state, frame_idx, obj_id, match.output)
+        self.masks.setdefault(frame_idx, {})[obj_id] = shown
+        truth = self._truth(frame_idx, obj_id)
+        sample = TrainingSample(frame_idx, inputs, self._decoder_target(truth))
+        self.learners[obj_id].remember_accepted(sample, truth, self.void.get(frame_idx), match)
+        return shown
 
     def _sam2_clear(self, frame_idx, obj_id) -> None:
         if obj_id in self.state["obj_id_to_idx"]:
@@ -418,7 +544,10 @@ class LitSession:
 
     # ------------------------------------------------------------------ input checks
     def _check_frame(self, frame_idx: int) -> None:
-        if not isinstance(frame_idx, (int, np.integer)) or not 0 <= frame_idx < self.num_frames:
+        if not is_whole(frame_idx):  # bools too: True would be frame 1 to Python
+            raise IndexError(f"frame index {frame_idx!r} is not a whole number; give a frame number in "
+                             f"0..{self.num_frames - 1}.")
+        if not 0 <= frame_idx < self.num_frames:
             raise IndexError(f"frame index {frame_idx!r} is out of range: this video has frames 0..{self.num_frames - 1}.")
 
     def _check_obj_id(self, obj_id, allow_new: bool = False) -> int:
@@ -430,11 +559,7 @@ class LitSession:
         return obj_id
 
     def _check_mask(self, mask) -> np.ndarray:
-        mask = np.asarray(mask)
-        if mask.shape != (self.video.height, self.video.width):
-            raise ValueError(f"mask has shape {mask.shape}, but frames are {self.video.height}x{self.video.width} "
-                             f"(height x width); resize it to ({self.video.height}, {self.video.width}).")
-        return mask.astype(bool)
+        return bool_mask(mask, (self.video.height, self.video.width))
 
     def _check_clicks(self, points, labels, allow_empty: bool = False):
         if points is None or len(points) == 0:

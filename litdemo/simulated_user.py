@@ -15,16 +15,22 @@ Protocol (defaults are the paper's; see docs/benchmark.md):
 4. Tracking restarts from the fixed frame, and so on to the end of the video.
 
 One object per pass, in a fresh session, so objects never help or hurt each other.
+
+`ProtocolConfig(name="paper")` follows the LIT author's evaluation code instead
+(litdemo/protocols.py lists the session rules): the user is an oracle that trains the adapter on
+the GT mask, takes the best of the shown suggestions when its IoU is above tau, and is never
+asked about a frame it already fixed (tracking goes on from the next frame); VOST-style void
+pixels are left out of every IoU; objects absent from frame 0 are skipped unless
+`include_late_objects`.
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Optional
 
 import numpy as np
-import torch
 
 from .clicks import next_click
 from .config import LitConfig
@@ -38,6 +44,13 @@ RUN_VERSION = 1
 
 @dataclass
 class ProtocolConfig:
+    # Which protocol: "interactive" (litdemo's, a person's session) or "paper" (the LIT author's
+    # evaluation code, tools/online_eval.py); see litdemo/protocols.py and docs/benchmark.md.
+    name: str = "interactive"
+    # Objects that first appear after frame 0: tracked from their first annotated frame (True), or
+    # skipped (False), as the author's --track_object_appearing_later_in_video flag does.
+    # None: the protocol's own rule (interactive: tracked; paper: skipped, the author's default).
+    include_late_objects: Optional[bool] = None
     # IoU below which a frame needs fixing (paper: 0.5; it also reports 0.7).
     tau: float = 0.5
     # Clicks a user tries before giving the full mask (paper: 3, as in SAM2's interactive evaluation).
@@ -57,6 +70,12 @@ class ProtocolConfig:
     seconds_per_frame_review: float = 0.5
 
     def __post_init__(self) -> None:
+        from .protocols import check_protocol
+
+        check_protocol(self.name)
+        if self.include_late_objects is None:
+            self.include_late_objects = self.name == "interactive"
+        self.include_late_objects = bool(self.include_late_objects)
         if not 0.0 < self.tau <= 1.0:
             raise ValueError(f"tau must be in (0, 1] (got {self.tau}); the paper uses 0.5 and 0.7.")
         if self.max_clicks < 0 or int(self.max_clicks) != self.max_clicks:
@@ -67,6 +86,18 @@ class ProtocolConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def paper(self) -> bool:
+        return self.name == "paper"
+
+
+def objects_to_run(sample: VideoSample, protocol: ProtocolConfig) -> list[int]:
+    """The objects a protocol evaluates: all, or (without include_late_objects) only those
+    visible on frame 0, as the author's evaluation takes its inputs from the first frame only."""
+    if protocol.include_late_objects:
+        return sample.object_ids()
+    return [k for k in sample.object_ids() if sample.first_annotated_frame(k) == 0]
 
 
 FRAME_STATES = ("corrected", "accepted", "fine", "unannotated")
@@ -139,10 +170,14 @@ def run_simulated_user(predictor, sample: VideoSample, obj_id: int, method: str,
     from .session import LitSession  # torch + sam2: imported when a run is really made
     from .video_io import Video
 
+    protocol = protocol or ProtocolConfig()
     config = lit_config or method_config(method)
+    if config.protocol != protocol.name:  # the session follows the protocol the user is simulated with
+        config = replace(config, protocol=protocol.name)
     if obj_id not in sample.gt:
         raise KeyError(f"{sample.name}: no object {obj_id}; objects are {sample.object_ids()}.")
-    torch.manual_seed(config.seed)  # dropout draws: the same run gives the same result in any process
+    # No global seeding: an adapter draws its LoRA init and dropout from its own generator seeded
+    # with config.seed (see adapters.py), so a run gives the same result in any process or tab.
     session = LitSession(predictor, Video(sample.frames, fps=sample.fps, name=sample.name), config)
     return run_protocol(session, sample, obj_id, method, protocol, learns=config.learns, seed=config.seed,
                         progress=progress)
@@ -155,8 +190,11 @@ def run_protocol(session, sample: VideoSample, obj_id: int, method: str, protoco
     accept, click, correct, mask); `learns` says whether suggestions are checked."""
     protocol = protocol or ProtocolConfig()
     gt = sample.gt[obj_id]
+    void = sample.void if protocol.paper else {}   # interactive: void counts as background, as before
     start_clock = time.perf_counter()
     t0 = sample.first_annotated_frame(obj_id)
+    if protocol.paper:
+        session.set_ground_truth(obj_id, gt, void)
     session.prompt(t0, obj_id, mask=gt[t0])
 
     T = sample.num_frames
@@ -165,22 +203,22 @@ def run_protocol(session, sample: VideoSample, obj_id: int, method: str, protoco
     iou_before: list[Optional[float]] = [None] * T
     prop_clock = [0.0]
     corrections, clicks_per_correction, accepted, fallbacks = [], [], 0, 0
-    start = t0
+    start = done = t0   # done: the frame just given or fixed, never judged again
     while True:
         to_fix = None
         for t, masks in _timed(session.propagate(start_frame=start), prop_clock):
             if progress is not None:
                 progress(t + 1, T)
-            if t == start or t not in gt:  # the fixed/reference frame itself, or nothing to judge
+            if t == done or t not in gt:  # the fixed/reference frame itself, or nothing to judge
                 continue
-            iou_before[t] = iou(masks[obj_id], gt[t])
+            iou_before[t] = iou(masks[obj_id], gt[t], void=void.get(t))
             if iou_before[t] < protocol.tau:
                 to_fix = t
                 break
             states[t] = "fine"
         if to_fix is None:
             break
-        outcome, event, n_clicks = _fix_frame(session, to_fix, obj_id, gt[to_fix], protocol, learns)
+        outcome, event, n_clicks = _fix_frame(session, to_fix, obj_id, gt[to_fix], void.get(to_fix), protocol, learns)
         states[to_fix] = outcome
         if outcome == "accepted":
             accepted += 1
@@ -188,11 +226,13 @@ def run_protocol(session, sample: VideoSample, obj_id: int, method: str, protoco
             corrections.append(event)
             clicks_per_correction.append(n_clicks)
             fallbacks += int(event.source == "mask")
-        start = to_fix
+        done, start = to_fix, _restart_frame(session, to_fix, obj_id)
+        if start >= T:
+            break
 
     final = {t: session.mask(t, obj_id) for t in range(t0, T)}
     judged = {t: m for t, m in gt.items() if t >= t0}
-    scores = j_and_f(final, judged)
+    scores = j_and_f(final, judged, void=void)
     num_clicks = sum(clicks_per_correction)
     cost = (protocol.seconds_per_click * num_clicks + protocol.seconds_per_mask * fallbacks
             + protocol.seconds_per_accept * accepted
@@ -202,7 +242,7 @@ def run_protocol(session, sample: VideoSample, obj_id: int, method: str, protoco
         video=sample.name, obj_id=int(obj_id), method=method, seed=int(seed), num_frames=T, start_frame=t0,
         states=states, corrections=len(corrections), accepted=accepted, clicks=num_clicks, mask_fallbacks=fallbacks,
         iou_before=[_num(v) for v in iou_before],
-        iou_after=[_num(iou(final[t], gt[t])) if t in judged else None for t in range(T)],
+        iou_after=[_num(iou(final[t], gt[t], void=void.get(t))) if t in judged else None for t in range(T)],
         j=scores["J"], f=scores["F"], jf=scores["JF"],
         seconds_propagation=prop_clock[0], seconds_training=float(sum(e.train_seconds for e in corrections)),
         seconds_total=time.perf_counter() - start_clock, annotation_seconds=float(cost),
@@ -215,25 +255,41 @@ def run_protocol(session, sample: VideoSample, obj_id: int, method: str, protoco
     )
 
 
-def _fix_frame(session, t: int, obj_id: int, gt: np.ndarray, protocol: ProtocolConfig, learns: bool):
+def _fix_frame(session, t: int, obj_id: int, gt: np.ndarray, void: Optional[np.ndarray], protocol: ProtocolConfig,
+               learns: bool):
     """The user's turn on a frame below tau: accept the suggestion, or click, or draw the mask.
 
     Returns ("accepted" | "corrected", the session event, clicks made).
     """
     if learns:
         suggestion = session.suggest(t, obj_id)
-        if suggestion is not None and iou(suggestion, gt) >= protocol.tau:
+        if suggestion is not None and _good_suggestion(iou(suggestion, gt, void=void), protocol):
             return "accepted", session.accept(t, obj_id), 0
     shown, n_clicks = session.mask(t, obj_id), 0
-    while n_clicks < protocol.max_clicks and iou(shown, gt) < protocol.tau:
+    while n_clicks < protocol.max_clicks and iou(shown, gt, void=void) < protocol.tau:
         click = next_click(shown, gt)
         if click is None:  # identical masks: cannot happen below tau, but never loop on it
             break
         shown = session.click(t, obj_id, click.x, click.y, positive=click.positive)
         n_clicks += 1
-    if iou(shown, gt) < protocol.tau:
+    if iou(shown, gt, void=void) < protocol.tau:
         return "corrected", session.correct(t, obj_id, mask=gt), n_clicks  # the mask fallback
     return "corrected", session.correct(t, obj_id), n_clicks
+
+
+def _good_suggestion(score: float, protocol: ProtocolConfig) -> bool:
+    """Interactive: a suggestion reaching tau is accepted. Paper: it must exceed tau, as the
+    author's `lora_predict` tests it (a tracked frame at exactly tau is fine under both)."""
+    return score > protocol.tau if protocol.paper else score >= protocol.tau
+
+
+def _restart_frame(session, fixed: int, obj_id: int) -> int:
+    """Where tracking resumes after a fix: on the fixed frame when SAM2 keeps it as a
+    conditioning frame (propagation reuses it), else on the next frame, so an ordinary memory
+    frame (the paper protocol's click fixes and accepted suggestions) is never tracked over.
+    That is the author's single forward pass."""
+    keeps = getattr(session, "is_conditioning_frame", None)
+    return fixed if keeps is None or keeps(fixed, obj_id) else fixed + 1
 
 
 def _timed(frames: Iterator, clock: list) -> Iterator:

@@ -135,7 +135,7 @@ def train_on_correction(decoder: torch.nn.Module, prompt: EmptyPrompt, new: Trai
             if on_step is not None:
                 on_step(step, curve.loss[-1], iou)
             score = step_score(cfg.best_step_rule, iou, curve.loss[-1])
-            if best_state is None or score > best_score or cfg.best_step_rule == "last":
+            if best_state is None or replaces(cfg.best_step_rule, score, best_score):
                 best_score, best_state, curve.best_step = score, trainable_state(decoder), step
             curve.stop_reason = _stop_reason(step, max_steps, iou, plateau.stalled(curve.loss[-1]),
                                              time.perf_counter() - start, cfg)
@@ -158,6 +158,11 @@ def step_score(rule: str, iou: float, loss: float) -> tuple:
     if rule == "loss":
         return (-loss,)
     return ()  # "last": every step replaces the one before
+
+
+def replaces(rule: str, score: tuple, best: tuple) -> bool:
+    """Whether a later step's score replaces the best so far: strictly better, or any step under "last"."""
+    return rule == "last" or score > best
 
 
 class _Plateau:

@@ -142,3 +142,161 @@ def run_workflow(page, tmp_path):
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
+
+
+# ---------------------------------------------------------------- issue 14: the workshop app, offline, on micro
+SIMULATE_TIMEOUT_MS = 900_000  # two simulated users over 32 frames with the paper's schedule, on a busy CPU
+
+
+@pytest.fixture(scope="module")
+def offline_server(tmp_path_factory):
+    """The app as a first start on a machine without weights or network: it must land on micro."""
+    from huggingface_hub import constants
+
+    from litdemo.app import AppConfig, build_demo, launch_options
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    mp.delenv("LITDEMO_SAM2_CHECKPOINT", raising=False)
+    mp.setenv("LITDEMO_CHECKPOINT_DIR", str(tmp_path_factory.mktemp("no-weights")))
+    mp.setenv("HF_HUB_CACHE", str(tmp_path_factory.mktemp("empty-hub-cache")))
+    was_offline = constants.HF_HUB_OFFLINE
+    cfg = AppConfig()  # the defaults a user gets: SAM2.1 tiny asked for, the paper's training schedule
+    demo = build_demo(cfg)
+    port = free_port()
+    demo.queue(default_concurrency_limit=cfg.concurrency_limit).launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options(cfg))
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+    constants.HF_HUB_OFFLINE = was_offline
+    mp.undo()
+
+
+@pytest.fixture
+def offline_page(offline_server):
+    assert CHROMIUM.exists(), "install Debian's chromium: apt-get update && apt-get install -y chromium"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(offline_server)
+        page.wait_for_selector("#lit-load-sample", timeout=60_000)
+        yield page
+        browser.close()
+
+
+def no_error_badges(page) -> None:
+    trackers = page.locator("[data-testid=status-tracker]").all_inner_texts()
+    assert not any("Error" in t for t in trackers), f"error badges on the page: {trackers}"
+
+
+def with_screenshot(page, tmp_path, run):
+    try:
+        run()
+    except Exception:
+        page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+        print(f"failure screenshot: {tmp_path / 'failure.png'}")
+        raise
+
+
+def load_tour_sample(page):
+    page.click("#lit-load-sample")
+    wait_text(page, "#lit-status", "micro: trained on litdemo's synthetic videos")
+    page.locator("#lit-frame img").wait_for()
+
+
+def go_to_frame(page, frame: int, num_frames: int) -> None:
+    """Click the frame's cell on the timeline strip (the picture is scaled to fit its box)."""
+    from litdemo.app import render
+
+    strip = page.locator("#lit-timeline img")
+    strip.scroll_into_view_if_needed()
+    w, h = strip.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    cell = render.timeline_cell(num_frames)
+    click_image_at(page, "#lit-timeline img", (frame + 0.5) * cell * w / (cell * num_frames), h * 0.3, (w, h))
+    wait_text(page, "#lit-frame-info", f"Frame {frame} of {num_frames - 1}")
+
+
+def click_object(page, mask) -> None:
+    ys, xs = np.nonzero(mask)
+    click_image_at(page, "#lit-frame img", xs.mean(), ys.mean(), (mask.shape[1], mask.shape[0]))
+
+
+def test_offline_start_lands_on_micro_with_its_banner_and_no_error_badges(offline_page, tmp_path):
+    page = offline_page
+
+    def run():
+        banner = page.locator("#lit-banner")
+        banner.wait_for(timeout=30_000)
+        assert "Offline start" in banner.inner_text() and "micro" in banner.inner_text()
+        page.click("#lit-propagate")  # a user error before any video: a warning, the page stays as it was
+        page.get_by_text("Load a video first").first.wait_for(timeout=30_000)
+        no_error_badges(page)
+        load_tour_sample(page)
+        assert "128 px" in page.locator("#lit-status").inner_text()
+        no_error_badges(page)
+        assert "Traceback" not in page.content()
+
+    with_screenshot(page, tmp_path, run)
+
+
+def test_simulate_on_a_tour_sample_shows_fewer_lit_lora_corrections(offline_page, tmp_path):
+    import re
+
+    page = offline_page
+
+    def run():
+        load_tour_sample(page)
+        page.click("#lit-simulate")
+        page.locator("#lit-simulation-info").filter(has_text="corrections saved").first.wait_for(
+            timeout=SIMULATE_TIMEOUT_MS)
+        info = page.locator("#lit-simulation-info").inner_text()
+        found = re.search(r"sam2 needed (\d+) corrections, lit-lora needed (\d+)", info)
+        assert found, info
+        sam2, lit = int(found.group(1)), int(found.group(2))
+        print(f"browser Simulate: SAM2 alone {sam2}, LIT-LoRA {lit}")
+        assert lit < sam2, info
+        no_error_badges(page)
+
+    with_screenshot(page, tmp_path, run)
+
+
+def test_three_suggestion_picker_accepts_the_chosen_adapter(offline_page, tmp_path):
+    from litdemo.app.samples import TOUR
+
+    page = offline_page
+    gt = TOUR[0].render().gt[1]
+    k = 8
+
+    def run():
+        page.get_by_text("2 · Model").first.click()  # the accordion starts closed
+        page.locator("#lit-adapters input").check()
+        load_tour_sample(page)
+        click_object(page, gt[0])
+        wait_text(page, "#lit-frame-info", "prompted")
+        page.click("#lit-propagate")
+        wait_text(page, "#lit-frame-info", "Frame 31 of 31")
+        wait_idle(page)
+        go_to_frame(page, k, 32)
+        click_object(page, gt[k])
+        wait_text(page, "#lit-frame-info", "pending")
+        page.click("#lit-correct")
+        wait_text(page, "#lit-status", "1 correction(s)")
+        wait_idle(page)
+        go_to_frame(page, k + 4, 32)
+        wait_text(page, "#lit-picker-info", "adapters")
+        thumbs = page.locator("#lit-picker-gallery img")
+        thumbs.first.wait_for(timeout=STEP_TIMEOUT_MS)
+        options = page.locator("#lit-picker-choice label")
+        assert options.count() == thumbs.count() >= 1
+        chosen = options.count() - 1  # the last adapter offered (with one adapter: the only one)
+        label = options.nth(chosen).inner_text()
+        adapter = int(label.split("adapter ")[1].split(" ")[0])
+        options.nth(chosen).click()
+        page.click("#lit-picker-accept")
+        wait_text(page, "#lit-picker-info", f"Accepted on this frame: adapter {adapter}'s suggestion")
+        wait_text(page, "#lit-status", "1 accepted suggestion(s)")
+        no_error_badges(page)
+
+    with_screenshot(page, tmp_path, run)

@@ -129,7 +129,8 @@ def test_coop_split_layouts_for_cars_and_sun397(tmp_path):
 
 def test_clip_bench_cli_writes_results(tmp_path, capsys):
     out = tmp_path / "cli"
-    code = clip_cli(["clip-bench", "--modes", "zero-shot", "lit-lora", "--seeds", "0", "--stream-length", "8",
+    code = clip_cli(["clip-bench", "--model", "tiny-untrained", "--modes", "zero-shot", "lit-lora", "--seeds", "0",
+                     "--stream-length", "8",
                      "--num-classes", "3", "--images-per-class", "4", "--eval-size", "4", "--out", str(out)])
     assert code == 0
     text = capsys.readouterr().out

@@ -211,7 +211,8 @@ def _corrections(predictor, video, method, seed=0, **settings):
 @pytest.mark.xfail(strict=True, reason="paper-default LIT-LoRA does not beat SAM2 on micro (docs/micro.md)")
 @pytest.mark.parametrize("seed", [0, 1])
 def test_lit_lora_with_paper_defaults_needs_fewer_corrections_on_hard_videos(micro, seed):
-    videos = [make_procedural_video("hard", i, num_frames=32) for i in range(6)]
+    # the composite and near-twin videos among the first five (camouflage ones are the slowest to run)
+    videos = [make_procedural_video("hard", i, num_frames=32) for i in (0, 1, 3, 4)]
     sam2 = sum(_corrections(micro, v, "sam2", seed).corrections for v in videos)
     lit = sum(_corrections(micro, v, "lit-lora", seed).corrections for v in videos)
     assert lit <= 0.8 * sam2, (lit, sam2)

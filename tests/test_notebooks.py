@@ -132,10 +132,12 @@ def check_03(nb, text):
 
 
 def check_04(nb, text):
-    m = find(r"corrections: zero-shot ([\d.]+), lit-ft ([\d.]+)", text)
+    # Offline: LIT-LoRA with its defaults on the shipped micro CLIP, the classes it never saw in training.
+    assert "micro CLIP, trained on synthetic images" in text
+    m = find(r"corrections: zero-shot ([\d.]+), lit-lora ([\d.]+)", text)
     assert float(m[2]) < float(m[1]), m[0]
-    acc = find(r"held-out accuracy: zero-shot ([\d.]+)%, lit-ft ([\d.]+)%", text)
-    assert float(acc[2]) > float(acc[1]), acc[0]
+    acc = find(r"held-out accuracy: zero-shot ([\d.]+)%, lit-lora ([\d.]+)%", text)
+    assert float(acc[2]) > float(acc[1]) > 100 / 12, acc[0]   # better than zero-shot, which beats chance (1/12)
     assert count_mime(nb, "image/png") >= 5
 
 

@@ -85,3 +85,25 @@ def test_lit_ft_trains_every_candidate_mask_lora_only_the_shown_one(predictor, s
         inter = (candidate & (sample.target > 0.5)).sum().item()
         union = (candidate | (sample.target > 0.5)).sum().item()
         assert inter / union >= 0.8, f"candidate {k} was not trained: IoU {inter / union:.2f}"
+
+
+@pytest.mark.parametrize("rule, kept", [("iou", 0), ("iou-loss", 3), ("loss", 3), ("last", 4)])
+def test_best_step_rules_when_the_batch_iou_stays_flat(rule, kept):
+    """The issue's case: the batch IoU stays flat while the loss falls (then rises at the end).
+    "iou" keeps step 0, i.e. throws the update away; the other rules keep an update."""
+    from litdemo.training import replaces, step_score
+
+    ious, losses = [0.5, 0.5, 0.5, 0.5, 0.5], [4.2, 3.9, 3.5, 3.2, 3.3]
+    best, best_score = 0, step_score(rule, ious[0], losses[0])
+    for step in range(1, 5):   # as train_on_correction walks its scored steps
+        score = step_score(rule, ious[step], losses[step])
+        if replaces(rule, score, best_score):
+            best, best_score = step, score
+    assert best == kept
+
+
+def test_iou_still_decides_before_the_loss():
+    from litdemo.training import step_score
+
+    assert step_score("iou-loss", 0.6, 9.0) > step_score("iou-loss", 0.5, 0.1)
+    assert step_score("iou-loss", 0.5, 0.1) > step_score("iou-loss", 0.5, 0.2)

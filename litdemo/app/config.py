@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, fields
 
 from ..models import MODELS
+from ..validation import check_finite_fields
 
 ENV_PREFIX = "LITDEMO_APP_"
 
@@ -48,6 +49,8 @@ class AppConfig:
     simulate_iou_threshold: float = 0.5
 
     def __post_init__(self) -> None:
+        # NaN passes every `x <= 0` check below (and `inf` is no limit): refuse both first.
+        check_finite_fields(self, [f.name for f in fields(self)])
         if self.image_size % 64 or self.image_size < 128:
             raise ValueError(f"image_size must be a multiple of 64 and >= 128 (got {self.image_size}); "
                              f"1024 is SAM2's own, 256 is fine for a quick offline tour.")
@@ -77,7 +80,12 @@ class AppConfig:
             except ValueError as err:
                 raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {kind.__name__}.") from err
         values.update(overrides)
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValueError as err:
+            set_here = [ENV_PREFIX + name.upper() for name in values if name not in overrides]
+            where = f" (from the environment: {', '.join(set_here)})" if set_here else ""
+            raise ValueError(f"{err}{where}") from None
 
 
 def _parse(raw: str, kind: type):

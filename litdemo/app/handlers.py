@@ -8,10 +8,12 @@ turns it into a Gradio message. All model work is the core's (`LitSession`); not
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import numpy as np
+import torch
 
 from ..config import LitConfig
 from ..datasets.base import VideoSample
@@ -19,8 +21,9 @@ from ..history import History
 from ..models import MODELS, WeightsUnavailableError
 from ..session import LitSession
 from ..training import updates_in
+from ..validation import number, whole_number
 from ..video_io import Video
-from . import render
+from . import costs, offline, picker, render
 from .config import AppConfig
 from .replay import replay_history
 from .samples import load_sample
@@ -30,8 +33,10 @@ from .uploads import ingest_upload
 VIEW_KEYS = ("image", "frame", "timeline", "frame_info", "suggestion_info", "status", "objects", "object_legend",
              "training_plot", "improvement_plot", "cumulative_plot", "simulation_plot", "simulation_info",
              "export_files")
+VIEW_KEYS += ("model_cost",) + picker.PICKER_KEYS  # issue 14: the model panel's measured cost, the picker
 Progress = Optional[Callable[[float, str], None]]
 
+DEVICES = ("cpu", "cuda", "mps")  # what the device picker may offer (an absent GPU is refused when loading)
 UNTRAINED_FT_LABEL = "LIT-FT (full decoder fine-tune; offline demo of the loop, not the paper's LoRA result)"
 
 
@@ -61,25 +66,33 @@ def open_sample(app: AppSession, name: str, choice: ModelChoice, cfg: AppConfig,
 
 def open_upload(app: AppSession, upload_path: Optional[str], original_name: str, choice: ModelChoice,
                 cfg: AppConfig, models: ModelCache, stride: int = 1, truncate: bool = False) -> dict:
-    if not upload_path:
+    if not upload_path or not isinstance(upload_path, (str, Path)):
         raise UserError("Choose a file to upload first (mp4, webm, mov, or a zip of frames).")
-    video = ingest_upload(upload_path, original_name, app.folder(), cfg, stride=int(stride), truncate=truncate)
+    stride = _whole(stride, "'keep every n-th frame'")
+    if stride < 1:
+        raise UserError(f"'keep every n-th frame' must be 1 or more (got {stride}).")
+    video = ingest_upload(upload_path, original_name, app.folder(), cfg, stride=stride, truncate=bool(truncate))
     return start(app, video, None, choice, cfg, models)
 
 
 def start(app: AppSession, video: Video, sample: Optional[VideoSample], choice: ModelChoice, cfg: AppConfig,
           models: ModelCache) -> dict:
     """Open a LIT session on `video` with the chosen model (replacing the tab's previous one)."""
-    if choice.name not in MODELS:
+    if not isinstance(choice.name, str) or choice.name not in MODELS:
         raise UserError(f"Unknown model {choice.name!r}; pick one of {', '.join(MODELS)}.")
+    if choice.device not in DEVICES:
+        raise UserError(f"Unknown device {choice.device!r}; pick one of {', '.join(DEVICES)}.")
+    image_size = costs.model_image_size(choice.name, choice.image_size, cfg.image_size)
     try:
-        predictor = models.get(choice.name, cfg.image_size, choice.device, pretrained=not choice.untrained)
+        if not choice.untrained:
+            offline.ensure_obtainable(choice.name)  # fails at once without network, not after the hub's retries
+        predictor = models.get(choice.name, image_size, choice.device, pretrained=not choice.untrained)
     except WeightsUnavailableError as err:
-        raise UserError(f"The SAM2.1 '{choice.name}' weights could not be loaded: {str(err).splitlines()[0]} "
-                        f"To try the app anyway, tick 'Untrained model (offline tour)' and load again; "
-                        f"results are then labelled untrained.") from err
+        raise UserError(f"The '{choice.name}' weights could not be loaded: {str(err).splitlines()[0]} "
+                        f"To try the app anyway, pick the '{offline.OFFLINE_MODEL}' model (ships with litdemo, "
+                        f"works offline), or tick 'Untrained model (offline tour)' and load again.") from err
     lit_cfg = LitConfig(mode=choice.mode, steps_first=cfg.train_steps_first, steps_later=cfg.train_steps_later,
-                        max_train_seconds=cfg.train_max_seconds or None)
+                        max_train_seconds=cfg.train_max_seconds or None, max_adapters=choice.adapters)
     app.lit = LitSession(predictor, video, lit_cfg)
     app.video, app.sample, app.choice = video, sample, choice
     app.frame, app.obj_id, app.objects, app.box_corner, app.simulation = 0, 1, [1], None, None
@@ -94,10 +107,19 @@ def restart(app: AppSession, choice: ModelChoice, cfg: AppConfig, models: ModelC
 
 # ---------------------------------------------------------------- clicks and objects
 def click(app: AppSession, x: float, y: float) -> dict:
-    """A click on the frame: a point (positive/negative tool) or a box corner (box tool)."""
+    """A click on the frame: a point (positive/negative tool) or a box corner (box tool).
+
+    (x, y) is a pixel of the picture shown (the frame enlarged `display_scale` times). A click off
+    the picture is refused, never moved to its edge: a click the user did not make must not train.
+    """
     lit = _need_video(app)
+    x, y = _number(x, "The click's x"), _number(y, "The click's y")
     scale = render.display_scale(lit.video.height, lit.video.width)  # the picture shown is enlarged
-    x, y = (float(x) + 0.5) / scale - 0.5, (float(y) + 0.5) / scale - 0.5
+    if not (0 <= x < lit.video.width * scale and 0 <= y < lit.video.height * scale):
+        raise UserError(f"The click ({x:g}, {y:g}) is outside the {lit.video.width * scale}x"
+                        f"{lit.video.height * scale} picture; click on the frame itself.")
+    # A pixel of the enlarged picture maps into the frame; its outer half pixel rounds to the edge.
+    x, y = (x + 0.5) / scale - 0.5, (y + 0.5) / scale - 0.5
     x, y = min(max(x, 0.0), lit.video.width - 1.0), min(max(y, 0.0), lit.video.height - 1.0)
     if app.tool == "box":
         if app.box_corner is None:
@@ -124,7 +146,10 @@ def set_tool(app: AppSession, tool: str) -> dict:
 
 
 def select_object(app: AppSession, obj_id) -> dict:
-    obj_id = int(obj_id)
+    try:
+        obj_id = whole_number(obj_id, "object")
+    except ValueError:
+        raise UserError(f"Pick an object from the list ({app.objects}); got {obj_id!r}.") from None
     if obj_id not in app.objects:
         raise UserError(f"Object {obj_id} does not exist; objects: {app.objects}.")
     app.obj_id, app.box_corner = obj_id, None
@@ -172,14 +197,15 @@ def clear_frame(app: AppSession) -> dict:
 # ---------------------------------------------------------------- frames
 def goto(app: AppSession, frame) -> dict:
     lit = _need_video(app)
-    app.frame = int(min(max(int(frame), 0), lit.num_frames - 1))
+    frame = _whole(frame, "The frame")
+    app.frame = int(min(max(frame, 0), lit.num_frames - 1))  # a slider's end or a step past it: a real frame
     app.box_corner = None
     return frame_view(app)
 
 
 def timeline_click(app: AppSession, x: float) -> dict:
     lit = _need_video(app)
-    return goto(app, render.timeline_frame_at(x, lit.num_frames))
+    return goto(app, render.timeline_frame_at(_number(x, "The timeline click's x"), lit.num_frames))
 
 
 def step(app: AppSession, delta: int) -> dict:
@@ -201,11 +227,14 @@ def propagate(app: AppSession, from_current: bool = False, reverse: bool = False
         raise UserError("Click on the object first (or draw a box), then propagate.")
     start_frame = app.frame if from_current else None
     total = (app.frame + 1 if reverse else lit.num_frames - app.frame) if from_current else lit.num_frames
+    cost_key, tic = _cost_key(app), time.perf_counter()
     for i, (t, _) in enumerate(lit.propagate(start_frame=start_frame, reverse=reverse)):
+        costs.COSTS.add_frame(cost_key, time.perf_counter() - tic)  # the first frames of each size are kept
         app.frame = t
         if progress is not None:
             progress(min((i + 1) / max(total, 1), 1.0), f"tracking frame {t}")
         yield frame_view(app, with_suggestion=False)
+        tic = time.perf_counter()
     yield full_view(app)
 
 
@@ -231,7 +260,13 @@ def correct(app: AppSession, progress: Progress = None) -> dict:
         if progress is not None:
             progress(min(1.0, (step + 1) / steps), f"LIT training step {step + 1}/{steps}: loss {loss:.3f}, IoU {iou:.2f}")
 
-    lit.correct(app.frame, app.obj_id, on_step=on_step if cfg.learns else None)
+    # Dropout draws from a generator seeded per correction, so the same clicks train the same adapter
+    # whatever other tabs did before (their training would otherwise shift torch's global stream).
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed + len(lit.history.corrections()))
+        event = lit.correct(app.frame, app.obj_id, on_step=on_step if cfg.learns else None)
+    if cfg.learns:
+        costs.COSTS.add_correction(_cost_key(app), event.train_seconds)
     return full_view(app)
 
 
@@ -246,13 +281,14 @@ def correct_and_continue(app: AppSession, progress: Progress = None) -> Iterator
         yield full_view(app)
 
 
-def accept(app: AppSession) -> dict:
+def accept(app: AppSession, adapter: Optional[int] = None) -> dict:
+    """Take the suggestion shown (or, with several adapters, adapter `adapter`'s) as this frame's mask."""
     lit = _need_video(app)
     if not lit.config.learns:
         raise UserError("Mode 'SAM2 alone' makes no suggestions; choose LIT-LoRA or LIT-FT to get them.")
     if not lit.obj_ids or app.obj_id not in lit.obj_ids:
         raise UserError(f"Object {app.obj_id} has not been started: click on it first.")
-    lit.accept(app.frame, app.obj_id)
+    lit.accept(app.frame, app.obj_id, adapter=None if adapter in (None, "") else int(adapter))
     return full_view(app)
 
 
@@ -275,25 +311,24 @@ def export(app: AppSession) -> dict:
 
 
 def import_history(app: AppSession, upload_path: Optional[str], progress: Progress = None) -> dict:
-    """Replay a saved history.json on the loaded video (same video, any model) to continue from it."""
-    import shutil
+    """Replay a saved history.json on the loaded video (same video, any model) to continue from it.
 
+    The file is checked as a whole and replayed on a new session; the tab's session is replaced
+    only when that succeeded, so a bad file leaves the work in progress as it was.
+    """
     lit = _need_video(app)
-    if not upload_path:
+    if not upload_path or not isinstance(upload_path, (str, Path)):
         raise UserError("Choose a history.json (from an earlier export) first.")
-    local = app.folder() / f"history_import_{app.exports + 1}.json"  # our own name, not the upload's
-    shutil.copyfile(upload_path, local)
-    history = History.load(local)
+    history = History.load(upload_path)  # read in place: nothing is written for a file that may be refused
 
     def tick(i: int, n: int) -> None:
         if progress is not None:
             progress(i / max(n, 1), f"replaying event {i + 1} of {n}")
 
-    replay_history(lit, history, progress=tick)
-    app.objects = sorted(set(lit.obj_ids) | {1}) if lit.obj_ids else [1]
+    app.lit = replay_history(lit, history, progress=tick)
+    app.objects = sorted(set(app.lit.obj_ids) | {1}) if app.lit.obj_ids else [1]
     app.obj_id = app.objects[0]
-    if history.events:
-        app.frame = history.events[-1].frame_idx
+    app.frame, app.box_corner = (history.events[-1].frame_idx if history.events else 0), None
     return full_view(app)
 
 
@@ -305,7 +340,8 @@ def simulate(app: AppSession, cfg: AppConfig, progress: Progress = None) -> dict
     from ..methods import method_config
     from ..simulated_user import ProtocolConfig, run_simulated_user
 
-    learner = app.choice.mode if app.choice.mode != "sam2" else default_mode(app.choice.untrained)
+    # SAM2 alone vs the paper's method, LIT-LoRA; the untrained tour keeps LIT-FT, the only one that learns there.
+    learner = default_mode(True) if app.choice.untrained else "lit-lora"
     protocol = ProtocolConfig(tau=cfg.simulate_iou_threshold)
     obj_id = sorted(app.sample.gt)[0]
     runs = {}
@@ -353,8 +389,11 @@ def frame_view(app: AppSession, with_suggestion: bool = True) -> dict:
     frame_info = f"Frame **{t}** of {lit.num_frames - 1} · {states[t]} · object {oid}{note}"
     if app.box_corner is not None:
         frame_info += " · box: click the opposite corner"
-    return {"image": image, "frame": {"value": t, "maximum": lit.num_frames - 1},
+    view = {"image": image, "frame": {"value": t, "maximum": lit.num_frames - 1},
             "timeline": render.timeline_strip(states, t), "frame_info": frame_info, "suggestion_info": info}
+    if with_suggestion:  # while propagating the thumbnails would only slow each frame down
+        view.update(picker.picker_view(app))
+    return view
 
 
 def full_view(app: AppSession) -> dict:
@@ -363,6 +402,7 @@ def full_view(app: AppSession) -> dict:
     view = {**frame_view(app), **_objects_view(app), "status": status_markdown(app)}
     if lit is None:
         return view
+    view["model_cost"] = costs.COSTS.describe(*_cost_key(app))
     corrections = lit.history.corrections()
     untrained, tag = lit.untrained, render.model_tag(lit.predictor)
     view["training_plot"] = render.training_figure([e.train_curve for e in corrections if e.train_curve], tag)
@@ -429,6 +469,11 @@ def _last_update(history) -> str:
             f"{f' ({why})' if why else ''}, batch IoU {c['iou'][c['best_step']]:.2f}")
 
 
+def _cost_key(app: AppSession) -> tuple:
+    """(model, image size, device) under which this tab's timings are recorded."""
+    return app.choice.name, int(app.lit.predictor.image_size), str(app.choice.device)
+
+
 def _objects_view(app: AppSession) -> dict:
     return {"objects": {"choices": [(f"object {o}", o) for o in app.objects], "value": app.obj_id},
             "object_legend": render.object_legend_html(app.objects, app.obj_id)}
@@ -469,5 +514,21 @@ def _clicks_on(lit: LitSession, t: int) -> list:
 
 def _need_video(app: AppSession) -> LitSession:
     if app.lit is None:
-        raise UserError("Load a video first: pick a sample (or upload one) and press Load.")
+        raise UserError("Load a video first: pick a sample (or upload one) and press Load. If this tab had a video, "
+                        "its session ended after being idle too long (or the server restarted): this is a fresh "
+                        "session, and work that was not exported is gone.")
     return app.lit
+
+
+def _number(value, what: str) -> float:
+    try:
+        return number(value, what)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
+def _whole(value, what: str) -> int:
+    try:
+        return whole_number(value, what)
+    except ValueError as err:
+        raise UserError(f"{err} Use a whole number.") from None

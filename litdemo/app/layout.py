@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import atexit
 import functools
+import logging
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -18,17 +21,26 @@ import torch
 
 from ..models import MODELS
 from ..video_io import VideoError
+from . import costs, offline
 from . import handlers as h
 from . import render
 from .config import AppConfig
-from .samples import ASSETS_DIR, SYNTHETIC, sample_names
+from .gpu import gpu
+from .samples import ASSETS_DIR, SYNTHETIC, TOUR, sample_names
 from .state import AppSession, ModelCache, ModelChoice, close_session
+from .uploads import STRIDE_LABEL, TRUNCATE_LABEL
 
 INTRO = """# LIT: Live Interactive Training for video segmentation
 Click on the object, **propagate**, and fix the frames where tracking goes wrong. Each
 **correction trains a small LoRA adapter right away**; on later frames the adapter **suggests**
 a mask (white outline) that you can **accept** with one click. The timeline shows where you had to
 step in: with LIT, the red marks should thin out as the video goes on."""
+TOUR_INTRO = ("**Try this:** pick a *tour* video (rendered with its ground truth), press **Load sample**, then "
+              "**Simulate SAM2 vs LIT** (below the frame): a simulated user fixes every frame that goes wrong, once "
+              "with SAM2 alone and once with **LIT-LoRA**, and the timelines show who needed fewer corrections. "
+              + " ".join(f"*{s.name.removeprefix('tour: ')}*: {s.try_this}" for s in TOUR)
+              + " Then do it yourself: click the object, **Propagate**, fix a frame with a click and "
+                "**Correct**, and watch the LoRA's suggestion on the next frames.")
 
 PLOT_HELP = {
     "training": "**Training curve**: loss and IoU per optimisation step, one line per correction. "
@@ -72,6 +84,22 @@ def launch_options(cfg: AppConfig) -> dict:
                 css="#lit-timeline img {image-rendering: pixelated; cursor: pointer}")
 
 
+def stop_cleanly_on_sigterm() -> None:
+    """Let SIGTERM stop the server the way Ctrl+C does, so the exit sweep of the temp root runs.
+
+    A Space (and docker, systemd, Kubernetes) stops a container with SIGTERM, whose default action
+    ends the process without running `atexit` handlers: every tab's uploads and exports stayed on
+    disk. Python turns SIGINT into KeyboardInterrupt, which Gradio's launch loop handles by closing
+    the server; SIGTERM now takes the same path. Only the main thread may install the handler.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def build_demo(cfg: Optional[AppConfig] = None, assets_dir: Optional[Path] = ASSETS_DIR) -> gr.Blocks:
     """The whole app. Call `.queue(...).launch(**launch_options(cfg))` on the result."""
     cfg = cfg or AppConfig.from_env()
@@ -79,20 +107,30 @@ def build_demo(cfg: Optional[AppConfig] = None, assets_dir: Optional[Path] = ASS
     root = Path(tempfile.mkdtemp(prefix="litdemo-app-"))  # every tab's folder lives inside
     atexit.register(shutil.rmtree, root, True)  # a last sweep when the server stops
     heavy = dict(concurrency_limit=cfg.concurrency_limit, concurrency_id="model")
+    # Decided once, before the page exists: no failed load first when the real weights cannot be had.
+    start = offline.choose_start_model(cfg.default_model, cfg.image_size, cfg.pretrained)
+    if start.fell_back:
+        logging.getLogger(__name__).warning("offline start on %s: %s", start.name, start.banner)
 
     with gr.Blocks(title="LIT: live interactive training", delete_cache=(1800, 3600)) as demo:
         state = gr.State(functools.partial(AppSession, root), time_to_live=cfg.session_ttl_s,
                          delete_callback=close_session)
-        gr.Markdown(INTRO)
+        gr.Markdown(start.banner, visible=start.fell_back, elem_id="lit-banner")
+        gr.Markdown(INTRO + "\n\n" + TOUR_INTRO)
         with gr.Tab("Video (SAM2)"):
-            c = _video_tab(cfg, assets_dir)
+            c = _video_tab(cfg, assets_dir, start)
         with gr.Tab("Images (CLIP)"):
             _clip_tab_or_note(cfg)
         _wire(c, state, cfg, models, assets_dir, heavy)
     return demo
 
 
-def _video_tab(cfg: AppConfig, assets_dir: Optional[Path]) -> dict[str, Any]:
+def model_labels() -> list[tuple[str, str]]:
+    """(label, name) for the model picker: micro says it is not SAM2.1."""
+    return [(spec.display_name, name) for name, spec in MODELS.items()]
+
+
+def _video_tab(cfg: AppConfig, assets_dir: Optional[Path], start: offline.StartModel) -> dict[str, Any]:
     c: dict[str, Any] = {}
     untrained = not cfg.pretrained
     with gr.Row():
@@ -110,23 +148,33 @@ def _video_tab(cfg: AppConfig, assets_dir: Optional[Path]) -> dict[str, Any]:
                                      show_label=False, buttons=[])
             gr.HTML(render.timeline_legend_html())
             c["suggestion_info"] = gr.Markdown("", elem_id="lit-suggestion-info")
+            _picker(c)
         with gr.Column(scale=2, min_width=300):
             with gr.Accordion("1 · Video", open=True):
-                c["sample"] = gr.Dropdown(sample_names(assets_dir), value=SYNTHETIC, label="Sample video")
+                c["sample"] = gr.Dropdown(sample_names(assets_dir), value=SYNTHETIC if untrained else TOUR[0].name,
+                                          label="Sample video", elem_id="lit-sample")
                 c["load_sample"] = gr.Button("Load sample", variant="primary", elem_id="lit-load-sample")
                 c["upload"] = gr.File(label=f"…or upload mp4 / webm / mov, or a zip of frames "
                                             f"(≤ {cfg.max_upload_mb:g} MB, ≤ {cfg.max_frames} frames)",
                                       file_types=[".mp4", ".webm", ".mov", ".zip"], elem_id="lit-upload")
                 with gr.Row():
-                    c["stride"] = gr.Slider(1, 10, value=1, step=1, label="keep every n-th frame")
-                    c["truncate"] = gr.Checkbox(label=f"cut after {cfg.max_frames} frames", value=False)
+                    c["stride"] = gr.Slider(1, 10, value=1, step=1, label=STRIDE_LABEL)
+                    c["truncate"] = gr.Checkbox(label=TRUNCATE_LABEL.format(max_frames=cfg.max_frames), value=False)
                 c["load_upload"] = gr.Button("Load upload", elem_id="lit-load-upload")
             with gr.Accordion("2 · Model", open=False):
-                c["model"] = gr.Dropdown(list(MODELS), value=cfg.default_model, label="SAM2.1 size")
-                c["device"] = gr.Dropdown(available_devices(), value=available_devices()[0], label="Device")
+                device = available_devices()[0]
+                c["model"] = gr.Dropdown(model_labels(), value=start.name, label="Model", elem_id="lit-model")
+                c["device"] = gr.Dropdown(available_devices(), value=device, label="Device")
+                c["image_size"] = gr.Dropdown(costs.size_choices(start.name, device, cfg.image_size),
+                                              value=costs.default_size(start.name, device, start.image_size),
+                                              label="Image size (SAM2's input)", elem_id="lit-image-size")
                 c["untrained"] = gr.Checkbox(label="Untrained model (offline tour: random weights)", value=untrained)
                 c["mode"] = gr.Radio(h.mode_choices(untrained), value=h.default_mode(untrained), label="Mode")
-                c["restart"] = gr.Button("Apply to this video (restarts it)")
+                c["adapters"] = gr.Checkbox(label="Three suggestions to pick from (multi-LoRA: up to 3 adapters "
+                                                  "per object)", value=False, elem_id="lit-adapters")
+                c["model_cost"] = gr.Markdown("**Cost here:** not measured yet; load a video and propagate.",
+                                              elem_id="lit-model-cost")
+                c["restart"] = gr.Button("Apply to this video (restarts it)", elem_id="lit-restart")
             with gr.Accordion("3 · Click", open=True):
                 c["tool"] = gr.Radio(TOOL_CHOICES, value="positive", label="Click adds", elem_id="lit-tool")
                 c["objects"] = gr.Radio([("object 1", 1)], value=1, label="Object", elem_id="lit-objects")
@@ -179,6 +227,17 @@ def _video_tab(cfg: AppConfig, assets_dir: Optional[Path]) -> dict[str, Any]:
     return c
 
 
+def _picker(c: dict) -> None:
+    """Issue 14's picker: each adapter's suggestion as a thumbnail, the one to accept, the button."""
+    c["picker_info"] = gr.Markdown("", elem_id="lit-picker-info")
+    c["picker_gallery"] = gr.Gallery(label="Each adapter's suggestion for this frame", columns=3, height=200,
+                                     allow_preview=False, show_label=True, elem_id="lit-picker-gallery",
+                                     format="png", interactive=False)
+    with gr.Row():
+        c["picker_choice"] = gr.Radio([], label="Suggestion to accept", elem_id="lit-picker-choice")
+        c["picker_accept"] = gr.Button("Accept the chosen suggestion", elem_id="lit-picker-accept", min_width=60)
+
+
 def _clip_tab_or_note(cfg: AppConfig) -> None:
     try:
         from .clip_tab import build_clip_tab
@@ -193,69 +252,99 @@ def _wire(c: dict, state: gr.State, cfg: AppConfig, models: ModelCache, assets_d
     c["state"] = state
     outs = [state] + [c[k] for k in h.VIEW_KEYS]
 
-    def choice(model, device, untrained, mode) -> ModelChoice:
-        return ModelChoice(name=model, device=device, mode=mode, untrained=bool(untrained))
+    def choice(model, device, untrained, mode, image_size=None, three=False) -> ModelChoice:
+        return ModelChoice(name=model, device=device, mode=mode, untrained=bool(untrained),
+                           image_size=int(image_size) if image_size else None, adapters=3 if three else 1)
 
-    model_inputs = [c["model"], c["device"], c["untrained"], c["mode"]]
+    model_inputs = [c["model"], c["device"], c["untrained"], c["mode"], c["image_size"], c["adapters"]]
     run = functools.partial(_run, comps=c)
     stream = functools.partial(_stream, comps=c)
 
+    @gpu
     def load_sample(app, name, *m):
         return run(app, h.open_sample, name, choice(*m), cfg, models, assets_dir)
 
+    @gpu
     def load_upload(app, upload, stride, truncate, *m):
         return run(app, h.open_upload, upload, upload or "", choice(*m), cfg, models, stride, truncate)
 
+    @gpu
     def restart(app, *m):
         return run(app, h.restart, choice(*m), cfg, models)
 
-    c["load_sample"].click(load_sample, [state, c["sample"]] + model_inputs, outs, **heavy)
+    def sizes(model, device, size):
+        choices = costs.size_choices(model, device, cfg.image_size)
+        keep = size if size in [v for _, v in choices] and not MODELS[model].shipped else None
+        return gr.update(choices=choices, value=keep or costs.default_size(model, device, cfg.image_size))
+
+    c["model"].input(sizes, [c["model"], c["device"], c["image_size"]], c["image_size"])
+    c["device"].input(sizes, [c["model"], c["device"], c["image_size"]], c["image_size"])
+    c["load_sample"].click(load_sample, [state, c["sample"]] + model_inputs, outs, api_name="load_sample", **heavy)
     c["load_upload"].click(load_upload, [state, c["upload"], c["stride"], c["truncate"]] + model_inputs, outs,
                            **heavy)
     c["restart"].click(restart, [state] + model_inputs, outs, **heavy)
     c["untrained"].input(lambda u: gr.update(choices=h.mode_choices(u), value=h.default_mode(u)),
                          c["untrained"], c["mode"])
 
+    @gpu
     def on_click(app, evt: gr.SelectData):
         return run(app, h.click, *evt.index[:2])
+
+    @gpu
+    def click_at(app, x, y):  # the same click for API clients (the load test): x, y in the picture shown
+        return run(app, h.click, float(x), float(y))
 
     def on_timeline(app, evt: gr.SelectData):
         return run(app, h.timeline_click, evt.index[0])
 
     c["image"].select(on_click, state, outs, **heavy)
+    c["api_x"], c["api_y"] = gr.Number(visible=False), gr.Number(visible=False)
+    c["api_click"] = gr.Button(visible=False)
+    c["api_click"].click(click_at, [state, c["api_x"], c["api_y"]], outs, api_name="click_at", **heavy)
     c["timeline"].select(on_timeline, state, outs, **heavy)
-    c["frame"].release(lambda app, f: run(app, h.goto, f), [state, c["frame"]], outs, **heavy)
+    c["frame"].release(lambda app, f: run(app, h.goto, f), [state, c["frame"]], outs, api_name="goto", **heavy)
     c["prev"].click(lambda app: run(app, h.step, -1), state, outs, **heavy)
     c["next"].click(lambda app: run(app, h.step, 1), state, outs, **heavy)
-    c["tool"].input(lambda app, t: run(app, h.set_tool, t), [state, c["tool"]], outs)
+    # heavy too: with a suggestion on screen, redrawing the frame may run the model
+    c["tool"].input(lambda app, t: run(app, h.set_tool, t), [state, c["tool"]], outs, **heavy)
     c["objects"].input(lambda app, o: run(app, h.select_object, o), [state, c["objects"]], outs, **heavy)
     c["add_object"].click(lambda app: run(app, h.add_object), state, outs, **heavy)
     c["remove_object"].click(lambda app: run(app, h.remove_object), state, outs, **heavy)
     c["undo"].click(lambda app: run(app, h.undo), state, outs, **heavy)
     c["clear"].click(lambda app: run(app, h.clear_frame), state, outs, **heavy)
 
+    @gpu
     def propagate(app, progress=gr.Progress()):
         yield from stream(app, h.propagate, progress=_progress(progress))
 
+    @gpu
     def propagate_here(app, progress=gr.Progress()):
         yield from stream(app, h.propagate, from_current=True, progress=_progress(progress))
 
+    @gpu
     def correct(app, progress=gr.Progress()):
         yield from stream(app, h.correct_and_continue, progress=_progress(progress))
 
+    @gpu(duration=120)
     def simulate(app, progress=gr.Progress()):
         return run(app, h.simulate, cfg, progress=_progress(progress))
 
+    @gpu
+    def accept(app, adapter=None):
+        return run(app, h.accept, adapter)
+
+    @gpu
     def import_history(app, path, progress=gr.Progress()):
         return run(app, h.import_history, path, progress=_progress(progress))
 
-    jobs = [c["propagate"].click(propagate, state, outs, **heavy),
+    jobs = [c["propagate"].click(propagate, state, outs, api_name="propagate", **heavy),
             c["propagate_here"].click(propagate_here, state, outs, **heavy),
-            c["correct"].click(correct, state, outs, **heavy)]
+            c["correct"].click(correct, state, outs, api_name="correct", **heavy)]
     c["stop"].click(None, None, None, cancels=jobs)
-    c["accept"].click(lambda app: run(app, h.accept), state, outs, **heavy)
-    c["simulate"].click(simulate, state, outs, **heavy)
-    c["export"].click(lambda app: run(app, h.export), state, outs, **heavy)
+    c["accept"].click(accept, state, outs, api_name="accept", **heavy)
+    c["picker_accept"].click(accept, [state, c["picker_choice"]], outs, api_name="accept_chosen", **heavy)
+    c["simulate"].click(simulate, state, outs, api_name="simulate", **heavy)
+    c["export"].click(lambda app: run(app, h.export), state, outs, api_name="export", **heavy)
     c["import"].click(import_history, [state, c["history_file"]], outs, **heavy)
 
     # play: a timer steps the frames; the button toggles it
@@ -279,7 +368,8 @@ def _run(app: AppSession, fn: Callable, *args, comps: dict, quiet: bool = False,
         try:
             view = fn(app, *args, **kwargs)
         except Exception as err:  # noqa: BLE001 - every failure becomes a message, never a traceback
-            raise _message(err) from err
+            _warn(err)
+            return {}  # nothing changes: the page keeps what it showed (no "Error" on every component)
     return _updates(app, view, comps)
 
 
@@ -287,13 +377,18 @@ def _stream(app: AppSession, fn: Callable, *args, comps: dict, **kwargs):
     """As `_run`, for generator handlers: the lock is held per step, so Stop and scrubbing get a turn."""
     gen = fn(app, *args, **kwargs)
     while True:
-        with app.lock:
+        failed = None
+        with app.lock:  # never yield while holding it: the next step may run on another thread
             try:
                 view = next(gen)
             except StopIteration:
                 return
             except Exception as err:  # noqa: BLE001
-                raise _message(err) from err
+                failed = err
+        if failed is not None:
+            _warn(failed)
+            yield _updates(app, {}, comps)  # the frames done so far stay; the rest of the page too
+            return
         yield _updates(app, view, comps)
 
 
@@ -302,6 +397,14 @@ def _updates(app: AppSession, view: dict, comps: dict) -> dict:
     for key, value in view.items():
         out[comps[key]] = gr.update(**value) if isinstance(value, dict) else value
     return out
+
+
+def _warn(err: Exception) -> None:
+    """Show a failure as a warning toast; the page stays as it was (issue 14: no error badges)."""
+    message = _message(err)
+    if not isinstance(err, USER_ERRORS):
+        logging.getLogger(__name__).error("handler failed", exc_info=err)
+    gr.Warning(message.message, title=message.title)
 
 
 def _message(err: Exception) -> gr.Error:

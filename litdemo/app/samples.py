@@ -1,14 +1,20 @@
-"""The videos offered without an upload: the built-in synthetic one (with ground truth) and assets/.
+"""The videos offered without an upload: the tour (with ground truth), the synthetic blobs, and assets/.
 
-The synthetic video is rendered on demand (no file, no download); its ground truth is what
-makes the "simulate" comparison possible. Files in assets/ are plain videos without ground truth.
+The tour's videos are rendered on demand by litdemo's procedural generator (no file, no download),
+each chosen for one event that makes SAM2 alone go wrong again and again while LIT-LoRA, which
+learns from the first corrections, needs fewer: on the `micro` model, **Simulate** shows the two
+side by side. Their ground truth is what makes the simulated user possible. The videos are
+indices of the generator's held-out `easy` / `hard` splits (never the micro model's training
+split), named by what happens in them. Files in assets/ are plain videos without ground truth.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from ..datasets.base import VideoSample
+from ..datasets.procedural import make_procedural_video
 from ..datasets.synthetic import make_synthetic_video
 from ..video_io import VIDEO_SUFFIXES, Video, load_video
 from .config import AppConfig
@@ -17,8 +23,38 @@ SYNTHETIC = "synthetic blobs (with ground truth)"
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"  # the repository's assets/ (absent in a wheel)
 
 
+@dataclass(frozen=True)
+class TourSample:
+    name: str          # what the dropdown shows: what happens in the video
+    split: str         # the procedural generator's split (easy / hard: held out from micro's training)
+    index: int
+    try_this: str      # one line for the intro: what to look for
+
+    def render(self) -> VideoSample:
+        return make_procedural_video(self.split, self.index)  # 32 frames of 128x128, micro's own size
+
+
+# Picked with benchmarks/select_tour_samples.py on the shipped micro checkpoint (sha256 474f9788...):
+# among hard-0..8 and easy-0..1, the videos where SAM2 alone needs corrections at all, one per event,
+# short enough to simulate in about a minute on a CPU. Measured there (corrections, SAM2 alone vs
+# LIT-LoRA): hard-4 12 vs 12, hard-8 8 vs 8, easy-0 3 vs 3 -- LIT-LoRA does NOT need fewer yet (no
+# suggestion reached the IoU to be accepted); tests/test_app_tour.py asserts that it should.
+TOUR = (
+    TourSample("tour: a hue-shifted look-alike crosses the object's path", "hard", 4,
+               "SAM2 alone drifts to the look-alike after they cross; the corrections teach LIT-LoRA the object's hue."),
+    TourSample("tour: the object wears the background's stripes (camouflage)", "hard", 8,
+               "the object blends into the background; the corrections teach LIT-LoRA where its edge is."),
+    TourSample("tour: something passes in front of the object (occlusion)", "easy", 0,
+               "after the occluder SAM2 alone can lose part of the object; LIT-LoRA suggests it back."),
+)
+
+
+def tour_names() -> list[str]:
+    return [s.name for s in TOUR]
+
+
 def sample_names(assets_dir: Optional[Path] = ASSETS_DIR) -> list[str]:
-    names = [SYNTHETIC]
+    names = tour_names() + [SYNTHETIC]
     if assets_dir is not None and assets_dir.is_dir():
         names += sorted(p.name for p in assets_dir.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
     return names
@@ -26,6 +62,10 @@ def sample_names(assets_dir: Optional[Path] = ASSETS_DIR) -> list[str]:
 
 def load_sample(name: str, cfg: AppConfig, assets_dir: Optional[Path] = ASSETS_DIR) -> tuple[Video, Optional[VideoSample]]:
     """The sample `name` as a Video, plus its VideoSample when it has ground truth."""
+    tour = {s.name: s for s in TOUR}
+    if name in tour:
+        sample = tour[name].render()
+        return Video(frames=sample.frames, fps=sample.fps, name=sample.name), sample
     if name == SYNTHETIC:
         sample = make_synthetic_video(num_frames=cfg.sample_frames, height=cfg.sample_height,
                                       width=cfg.sample_width, num_objects=1, seed=0)

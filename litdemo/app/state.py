@@ -26,6 +26,27 @@ from ..video_io import Video
 TOOLS = ("positive", "negative", "box")
 
 
+class SessionLock:
+    """A re-entrant lock that survives `copy.deepcopy` as a new, unlocked lock.
+
+    Gradio deep-copies a `gr.State`'s default value whenever a tab has no value: after its
+    session expired, or for a client that skipped the page's load event. A bare RLock cannot be
+    copied ("cannot pickle '_thread.RLock'"), which left such a tab failing on every event.
+    """
+
+    def __init__(self):
+        self._lock = threading.RLock()
+
+    def __enter__(self):
+        return self._lock.__enter__()
+
+    def __exit__(self, *exc):
+        return self._lock.__exit__(*exc)
+
+    def __deepcopy__(self, memo) -> "SessionLock":
+        return SessionLock()  # a copy of a session never shares its lock
+
+
 class ModelCache:
     """Loaded predictors keyed by (name, image_size, device, pretrained); at most `capacity` kept."""
 
@@ -56,6 +77,8 @@ class ModelChoice:
     device: str = "cpu"          # "cpu", "cuda" or "mps"
     mode: str = "lit-lora"       # LitConfig.mode
     untrained: bool = False      # random weights (offline tour); said wherever results show
+    image_size: Optional[int] = None  # px; None: AppConfig.image_size (a shipped model always runs at its own)
+    adapters: int = 1            # LitConfig.max_adapters: 3 = multi-LoRA, three suggestions to pick from
 
 
 @dataclass
@@ -74,7 +97,15 @@ class AppSession:
     simulation: Optional[dict] = None            # last simulated-user comparison, for the plots
     exports: int = 0                             # counter for generated export names
     # One handler at a time touches this tab's session (a scrub during propagation waits a frame).
-    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    lock: SessionLock = field(default_factory=SessionLock, repr=False, compare=False)
+
+    def __deepcopy__(self, memo) -> "AppSession":
+        """A fresh session on the same root. Gradio deep-copies a State's initial value when an API
+        client (gradio_client: no page load) opens a session; the lock cannot be copied, and a fresh
+        tab owns nothing yet, so a new empty session is the faithful copy."""
+        if self.lit is not None or self.workdir is not None:
+            raise TypeError("a tab's running session is never copied; it belongs to that tab")
+        return AppSession(self.root)
 
     def folder(self) -> Path:
         """This tab's private temp folder (created on first use)."""

@@ -190,7 +190,8 @@ def load_dataset(name: str, root: Optional[Union[str, os.PathLike]] = None, *, s
                  **options) -> ClipDataset:
     """A dataset by short name (DATASETS). Real ones need `root` (for 'hf': a Hub name, a local
     folder or a loaded `datasets.Dataset`). Options: 'synthetic' takes num_classes /
-    images_per_class / image_size / seed; 'hf' takes image_column / label_column / cache_dir /
+    images_per_class / image_size / seed / classes
+    ("random", "heldout", "train"); 'hf' takes image_column / label_column / cache_dir /
     templates; the others take none."""
     if name == "synthetic":
         from .synthetic import SyntheticFineGrained   # synthetic.py builds on ClipDataset

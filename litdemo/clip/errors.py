@@ -36,3 +36,7 @@ class WeightsUnavailableError(RuntimeError):
 
 class UnknownImageError(LookupError):
     """A correction for an image id the session has not shown (recently)."""
+
+
+class WeightsHashError(WeightsUnavailableError):
+    """A shipped weights file whose sha256 is not the one recorded for it (corrupt or replaced)."""

@@ -4,18 +4,35 @@
 so pretrained weights come from open_clip's hub download / cache exactly as open_clip documents
 (https://github.com/mlfoundations/open_clip/blob/main/src/open_clip/factory.py). Entries whose
 tag is None are built with random weights; they are labelled "untrained" wherever shown.
+
+"micro" is the one entry whose weights ship inside litdemo: an open_clip architecture of our
+own (model_configs/litdemo-micro-clip.json, registered with open_clip.add_model_config) that
+litdemo trained on synthetic birds (micro.py, `litdemo clip-train-micro`). Its file is checked
+against the sha256 recorded below before open_clip loads it (with weights_only=True, like any
+checkpoint file), so a corrupt or swapped file is refused instead of giving silent nonsense.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import open_clip
 import torch
 from torch import nn
 
-from .errors import WeightsUnavailableError
+from .errors import WeightsHashError, WeightsUnavailableError
+
+_HERE = Path(__file__).resolve().parent
+# Registering the folder lets open_clip build, tokenize and preprocess "litdemo-micro-clip" like its own models.
+open_clip.add_model_config(_HERE / "model_configs")
+MICRO_ARCH = "litdemo-micro-clip"
+MICRO_LABEL = "micro CLIP, trained on synthetic images"
+# The shipped file and its sha256 (docs/clip.md, "Model card: micro CLIP", says how it was made).
+MICRO_WEIGHTS = "weights/micro_clip.pt"
+MICRO_SHA256 = "e0d87f97c737c5c3321b547fd4d06150c84eaab98b448038fcb4430ae11ad71d"
 
 # A deliberately tiny CLIP (~1.7M parameters, mostly the 49408-token embedding table): 32x32
 # images in 4x4 patches of 8 px, two blocks per tower. For tests and offline tours only.
@@ -32,10 +49,12 @@ class ModelSpec:
     pretrained: Optional[str]      # open_clip pretrained tag; None = random weights (untrained)
     note: str                      # one line for menus and reports
     overrides: dict = field(default_factory=dict)  # open_clip model kwargs (tiny configs)
+    weights_file: Optional[str] = None   # weights shipped in the package (path under litdemo/clip/)
+    sha256: Optional[str] = None         # ... and the hash that file must have
 
     @property
     def untrained(self) -> bool:
-        return self.pretrained is None
+        return self.pretrained is None and self.weights_file is None
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -50,6 +69,8 @@ MODELS: dict[str, ModelSpec] = {
     "vit-b-32-untrained": ModelSpec("ViT-B-32", None, "ViT-B/32 architecture, random weights (untrained)"),
     "vit-s-32-untrained": ModelSpec("ViT-S-32", None, "ViT-S/32 architecture, random weights (untrained)"),
     "tiny-untrained": ModelSpec("ViT-B-32", None, "tiny 32x32 CLIP, random weights (untrained)", _TINY),
+    # Trained by litdemo on synthetic birds, shipped in the package: the offline CLIP that knows something.
+    "micro": ModelSpec(MICRO_ARCH, None, MICRO_LABEL, weights_file=MICRO_WEIGHTS, sha256=MICRO_SHA256),
 }
 
 
@@ -78,6 +99,30 @@ def get_spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
+def sha256_of(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shipped_weights(spec: ModelSpec) -> Path:
+    """The path of a registry entry's packaged weights, after checking that its sha256 is the recorded one."""
+    path = _HERE / spec.weights_file
+    if not path.is_file():
+        raise WeightsUnavailableError(
+            f"the packaged weights {str(path)!r} of {spec.arch} are missing; reinstall litdemo, or retrain them "
+            "with `litdemo clip-train-micro --out DIR` and pass --weights DIR/micro_clip.pt (Python: weights_path=).")
+    found = sha256_of(path)
+    if found != spec.sha256:
+        raise WeightsHashError(
+            f"refusing to load {str(path)!r}: its sha256 is {found}, but litdemo was released with {spec.sha256}. "
+            "The file is corrupt or was replaced. Reinstall litdemo to restore it; to use weights you trained "
+            "yourself, pass them explicitly with --weights PATH (Python: weights_path=PATH).")
+    return path
+
+
 def build_clip(name: str = "tiny-untrained", *, weights_path: Optional[str] = None,
                cache_dir: Optional[str] = None, device: str = "cpu", seed: int = 0) -> LoadedClip:
     """Build a registry model. Pretrained weights: the entry's tag through open_clip's download and
@@ -87,6 +132,8 @@ def build_clip(name: str = "tiny-untrained", *, weights_path: Optional[str] = No
         raise FileNotFoundError(f"weights_path {weights_path!r} is not a file; give the path of an open_clip "
                                 f"checkpoint for {spec.arch} (e.g. open_clip_pytorch_model.bin).")
     pretrained = weights_path or spec.pretrained
+    if pretrained is None and spec.weights_file is not None:
+        pretrained = str(shipped_weights(spec))   # checked before torch.load ever sees it
     torch.manual_seed(seed)  # random-init entries are then the same model on every run
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
@@ -104,7 +151,12 @@ def build_clip(name: str = "tiny-untrained", *, weights_path: Optional[str] = No
     context = spec.overrides.get("text_cfg", {}).get("context_length")
     tokenizer = open_clip.get_tokenizer(spec.arch, context_length=context)
     model.eval()
-    weights = f"untrained (random init, seed {seed})" if pretrained is None else str(pretrained)
+    if pretrained is None:
+        weights = f"untrained (random init, seed {seed})"
+    elif weights_path is None and spec.weights_file is not None:
+        weights = f"{spec.note}, sha256 {spec.sha256[:12]}"
+    else:
+        weights = str(pretrained)
     return LoadedClip(name, spec, model, preprocess, tokenizer, weights)
 
 

@@ -14,7 +14,7 @@ Conventions (the same for all datasets):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -40,6 +40,9 @@ class VideoSample(HasFrames):
     frames: np.ndarray  # (T, H, W, 3) uint8 RGB
     gt: dict[int, dict[int, np.ndarray]]  # obj_id -> {frame_idx: (H, W) bool}
     fps: float = 24.0  # playback rate of `frames` (DAVIS and SA-V frames are 24 fps)
+    # frame_idx -> (H, W) bool "void" pixels (label 255 in VOST, LVOS and DAVIS 2017 palette PNGs):
+    # ambiguous regions that the paper protocol leaves out of every IoU. They are background in `gt`.
+    void: dict[int, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         f = self.frames
@@ -67,6 +70,11 @@ class VideoSample(HasFrames):
                         f"{self.name}: GT mask of object {obj_id} on frame {t} is {mask.shape} "
                         f"{mask.dtype}; expected ({height}, {width}) bool like the frames"
                     )
+
+        for t, mask in self.void.items():
+            if not 0 <= t < num_frames or mask.shape != (height, width) or mask.dtype != bool:
+                raise DatasetError(f"{self.name}: void mask on frame {t} must be a ({height}, {width}) bool mask "
+                                   f"of a frame in 0..{num_frames - 1}, got {mask.shape} {mask.dtype}")
 
     def object_ids(self) -> list[int]:
         return sorted(self.gt)
@@ -236,7 +244,7 @@ def read_frames(paths: list[Path], max_side: int | None
 
 
 def finish_sample(name: str, frames: list[np.ndarray], gt: dict[int, dict[int, np.ndarray]],
-                  fps: float, source: Path | str) -> VideoSample:
+                  fps: float, source: Path | str, void: dict[int, np.ndarray] | None = None) -> VideoSample:
     """Stack frames, drop objects never visible (e.g. cut off by max_frames), build the record."""
     if not frames:
         raise DatasetError(f"no frames found for {name} in {source}")
@@ -246,4 +254,5 @@ def finish_sample(name: str, frames: list[np.ndarray], gt: dict[int, dict[int, n
             f"{name}: every ground-truth mask in {source} is empty (within the loaded frames); "
             "check the annotation files, or raise max_frames if the objects appear later"
         )
-    return VideoSample(name=name, frames=np.stack(frames), gt=gt, fps=fps)
+    void = {t: m for t, m in (void or {}).items() if m.any()}
+    return VideoSample(name=name, frames=np.stack(frames), gt=gt, fps=fps, void=void)

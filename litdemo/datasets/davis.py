@@ -10,8 +10,9 @@ Layout (https://davischallenge.org/davis2017/code.html):
 Annotation PNGs come in two kinds, told apart per file by the PNG mode:
 - DAVIS 2016: grey PNG, 0 = background, 255 = the single object  -> object id 1;
 - DAVIS 2017: palette PNG, pixel value = object id (1..N), 0 = background. Value 255 marks
-  "void" (ambiguous pixels) in the DAVIS tools; we load it as background, since our metrics and
-  the simulated user have no ignore region. Sequences without void pixels are unaffected.
+  "void" (ambiguous pixels) in the DAVIS tools; it is background in the GT masks and kept as
+  `VideoSample.void`, which the paper protocol leaves out of every IoU (the interactive one
+  ignores it). Sequences without void pixels are unaffected.
 
 Frames and annotations are matched by file name, so sparsely annotated sequences (DAVIS 2017
 test-dev: first frame only) load with GT on just those frames.
@@ -88,6 +89,7 @@ def load_label_folder(frames_dir: Path, masks_dir: Path, name: str, *, fps: floa
     frames, size, full_size = read_frames(frame_paths, max_side)
 
     label_maps: dict[int, np.ndarray] = {}
+    void: dict[int, np.ndarray] = {}
     for t, png in annotated.items():
         labels, is_palette = read_label_png(png)
         if labels.shape != full_size:
@@ -98,11 +100,13 @@ def load_label_folder(frames_dir: Path, masks_dir: Path, name: str, *, fps: floa
             )
         ids = labels_to_ids(labels, is_palette)
         label_maps[t] = resize_labels(ids, size)
+        if is_palette:
+            void[t] = resize_labels((labels == VOID_LABEL).astype(np.int32), size).astype(bool)
 
     object_ids = sorted(set().union(*(np.unique(m).tolist() for m in label_maps.values())) - {0})
     # every annotated frame is GT for every object: absent there means an empty mask
     gt = {k: {t: m == k for t, m in sorted(label_maps.items())} for k in object_ids}
-    return finish_sample(name, frames, gt, fps, masks_dir)
+    return finish_sample(name, frames, gt, fps, masks_dir, void=void)
 
 
 def resize_labels(ids: np.ndarray, size: tuple[int, int]) -> np.ndarray:

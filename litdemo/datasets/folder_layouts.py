@@ -11,7 +11,8 @@ palette PNGs (pixel value = object id, 0 = background), like DAVIS 2017. Differe
   MOSE and LVOS (ground truth for the first frame of each object only) load as they are. The
   corrections benchmark needs GT on the frames it scores, so use the *train* splits (fully
   annotated) or your own annotations for it.
-- Void: value 255 marks ignore regions in VOST and LVOS (and DAVIS); loaded as background.
+- Void: value 255 marks ignore regions in VOST and LVOS (and DAVIS); background in the GT masks,
+  kept as `VideoSample.void` (left out of every IoU by the paper protocol).
 - Frame names: MOSE/LVOS use numbers (00000.jpg / 00000001.jpg), VOST "frame00012.jpg"; the
   numeric tail orders them and a gap in it is reported as a missing frame.
 - Sequence lists: VOST reads `ImageSets/<split>.txt`, LVOS `<split>_meta.json` ("videos" keys),

@@ -146,6 +146,7 @@ def train_micro(out: str | Path, cfg: Optional[MicroTrainConfig] = None, device=
     from tqdm.auto import tqdm
 
     cfg = cfg or MicroTrainConfig()
+    _require_training_extra()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = pick_device(device)
@@ -176,6 +177,15 @@ def train_micro(out: str | Path, cfg: Optional[MicroTrainConfig] = None, device=
             clock = time.perf_counter()
             _save_state(out, step + 1, model, optimizer, log)
     return _export(out, model, log)
+
+
+def _require_training_extra() -> None:
+    try:
+        import tensordict  # noqa: F401  (sam2's training package needs it and tensorboard)
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError as err:
+        raise ImportError(f"Training the micro SAM2 needs sam2's training dependencies ({err.name} is missing): "
+                          f"pip install 'litdemo[train]'  (or: pip install tensordict tensorboard).") from err
 
 
 def _save_state(out: Path, steps_done: int, model, optimizer, log: dict) -> None:

@@ -1,0 +1,45 @@
+"""Which held-out procedural videos make a good tour: SAM2 alone vs LIT-LoRA on the micro model.
+
+    python benchmarks/select_tour_samples.py --split hard --first 0 --count 9
+
+Prints, per video, the corrections the simulated user needed with each method (the app's Simulate,
+paper's protocol and training schedule). The tour (litdemo/app/samples.py) lists videos where LIT-LoRA
+needs clearly fewer, one per event; this script is how they were picked, so the choice can be redone
+when the micro checkpoint changes. Only the `easy` and `hard` splits are offered: never the training one.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from litdemo.datasets.procedural import HARD_EVENTS, make_procedural_video
+from litdemo.methods import method_config
+from litdemo.models import load_sam2
+from litdemo.simulated_user import ProtocolConfig, run_simulated_user
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", choices=("easy", "hard"), default="hard")
+    ap.add_argument("--first", type=int, default=0)
+    ap.add_argument("--count", type=int, default=9)
+    ap.add_argument("--checkpoint", default=None, help="a micro checkpoint other than the shipped one")
+    args = ap.parse_args()
+    if not 1 <= args.count <= 60:
+        raise SystemExit("--count must be between 1 and 60 (each video takes ~10-60 s on a CPU).")
+    predictor = load_sam2("micro", checkpoint=args.checkpoint, device="cpu")
+    print(f"{'video':>8} {'event':>10} {'sam2':>5} {'lit-lora':>8} {'accepted':>8} {'seconds':>7}")
+    for index in range(args.first, args.first + args.count):
+        sample = make_procedural_video(args.split, index)
+        tic, counts = time.perf_counter(), {}
+        for method in ("sam2", "lit-lora"):
+            run = run_simulated_user(predictor, sample, 1, method, protocol=ProtocolConfig(),
+                                     lit_config=method_config(method))
+            counts[method] = run
+        event = HARD_EVENTS[index % len(HARD_EVENTS)] if args.split == "hard" else "occluder"
+        print(f"{sample.name:>8} {event:>10} {counts['sam2'].corrections:>5} {counts['lit-lora'].corrections:>8} "
+              f"{counts['lit-lora'].accepted:>8} {time.perf_counter() - tic:>7.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Hugging Face ZeroGPU: the `spaces` package's GPU decorator where it applies, a no-op elsewhere.
+
+On a ZeroGPU Space (the platform sets $SPACES_ZERO_GPU) a GPU is lent only while a function
+decorated with `spaces.GPU` runs; everywhere else (a laptop, a CPU Space, the tests) `gpu(fn)`
+returns `fn` itself, so the app never needs the `spaces` package to run.
+
+What ZeroGPU does with a decorated call (read from the `spaces` package, not tried on a Space
+from here): it runs in a forked worker process that receives its arguments and sends its result
+back by pickling. See docs/app.md for what that means for the app's per-tab sessions.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Mapping, Optional
+
+ZERO_GPU_ENV = "SPACES_ZERO_GPU"
+# Seconds of GPU a call may hold: ZeroGPU schedules by this (60 is the `spaces` default); a
+# propagation of a 200-frame video at 1024 px on an A100-class slice stays well inside it.
+DEFAULT_DURATION_S = 60
+
+
+def on_zero_gpu(environ: Optional[Mapping[str, str]] = None) -> bool:
+    """True on a Hugging Face ZeroGPU Space."""
+    environ = os.environ if environ is None else environ
+    return environ.get(ZERO_GPU_ENV, "").strip().lower() not in ("", "0", "false")
+
+
+def gpu(fn: Optional[Callable] = None, *, duration: int = DEFAULT_DURATION_S,
+        environ: Optional[Mapping[str, str]] = None):
+    """`spaces.GPU(fn, duration=...)` on ZeroGPU, else `fn` unchanged. Use as `@gpu` or `@gpu(duration=120)`."""
+    def wrap(f: Callable) -> Callable:
+        if not on_zero_gpu(environ):
+            return f
+        try:
+            import spaces
+        except ImportError:  # ZeroGPU hardware without the package: run on what is there
+            return f
+        return spaces.GPU(f, duration=duration)
+
+    return wrap(fn) if fn is not None else wrap

@@ -1,0 +1,43 @@
+"""The tour's promise, checked on every shipped tour sample: on the micro model, the simulated user
+needs fewer corrections with LIT-LoRA (the paper's method) than with SAM2 alone.
+
+This runs the app's own Simulate handler with the app's defaults (the paper's training schedule),
+so what the test sees is what a user pressing **Simulate** sees.
+"""
+import pytest
+
+from litdemo.app import AppConfig
+from litdemo.app import handlers as h
+from litdemo.app.samples import TOUR
+from litdemo.app.state import AppSession, ModelCache, ModelChoice
+
+
+@pytest.fixture(scope="module")
+def models():
+    return ModelCache()
+
+
+# Tour samples where the promise does not hold today (measured on the merged code: the shipped micro
+# with the paper's schedule barely moves its decoder; docs/micro.md). strict: a fix makes them fail here.
+MISSES = {"hard-4", "hard-8"}
+CASES = [pytest.param(s, id=f"{s.split}-{s.index}",
+                      marks=[pytest.mark.xfail(strict=True, reason="LIT-LoRA does not beat SAM2 here yet (docs/micro.md)")]
+                      if f"{s.split}-{s.index}" in MISSES else [])
+         for s in TOUR]
+
+
+@pytest.mark.parametrize("sample", CASES)
+def test_lit_lora_needs_fewer_corrections_than_sam2_alone(sample, models, tmp_path):
+    app = AppSession(tmp_path / "root")
+    try:
+        h.open_sample(app, sample.name, ModelChoice(name="micro", device="cpu", mode="lit-lora"), AppConfig(), models)
+        view = h.simulate(app, AppConfig())
+        runs = app.simulation
+        assert list(runs) == ["sam2", "lit-lora"]
+        sam2, lit = runs["sam2"]["corrections"], runs["lit-lora"]["corrections"]
+        print(f"{sample.split}-{sample.index}: SAM2 alone {sam2}, LIT-LoRA {lit} "
+              f"(+{runs['lit-lora']['accepted']} accepted)")
+        assert f"**sam2** needed {sam2} corrections, **lit-lora** needed {lit}" in view["simulation_info"]
+        assert lit < sam2, f"{sample.name}: LIT-LoRA needed {lit} corrections, SAM2 alone {sam2}"
+    finally:
+        app.close()
