@@ -67,11 +67,14 @@ class PaperLearner:
     @torch.no_grad()
     def predict(self, inputs: DecoderInputs) -> Optional[tuple[DecoderOutput, int]]:
         """Without ground truth: the most confident adapter's output (as the interactive learner)."""
-        if not self.adapters:
-            return None
+        outs = self.predict_each(inputs)
+        return max(outs, key=lambda o: o[0].iou_pred.item()) if outs else None
+
+    @torch.no_grad()
+    def predict_each(self, inputs: DecoderInputs) -> list[tuple[DecoderOutput, int]]:
+        """Every adapter's output on one frame, with its index (what the session's picker shows)."""
         x = inputs.to(self.prompt.image_pe.device)
-        outs = [(run_decoder(a.decoder, self.prompt, x), i) for i, a in enumerate(self.adapters)]
-        return max(outs, key=lambda o: o[0].iou_pred.item())
+        return [(run_decoder(a.decoder, self.prompt, x), i) for i, a in enumerate(self.adapters)]
 
     @torch.no_grad()
     def best_match(self, inputs: DecoderInputs, truth: np.ndarray, void: Optional[np.ndarray]) -> Optional[Match]:

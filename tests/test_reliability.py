@@ -226,9 +226,10 @@ def test_3_a_tab_whose_session_expired_gets_a_fresh_session_and_a_message(models
 
     fresh = session_state[block._id]  # the next click of that tab
     assert isinstance(fresh, AppSession) and fresh is not first and not fresh.ready
-    with pytest.raises(Exception) as err:
-        layout._run(fresh, h.step, 1, comps={"state": block})
-    assert "session" in str(err.value) and "Unexpected" not in str(err.value) and "pickle" not in str(err.value)
+    with pytest.warns(UserWarning) as caught:  # a warning; the page keeps what it showed
+        assert layout._run(fresh, h.step, 1, comps={"state": block}) == {}
+    text = str(caught[-1].message)
+    assert "session" in text and "Unexpected" not in text and "pickle" not in text
     view = layout._run(fresh, h.open_sample, SYNTHETIC, TOUR, CFG, models, comps={"state": block, **{
         k: k for k in h.VIEW_KEYS}})
     assert fresh.ready and view[block] is fresh  # the tab works again after loading
@@ -258,9 +259,7 @@ def test_3_a_real_server_serves_a_client_that_skips_the_page_load_and_outlives_t
         while any(s.state_data for s in holder.session_data.values()) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert not any(s.state_data for s in holder.session_data.values()), "the session never expired"
-        with pytest.raises(Exception) as err:
-            client.predict(api_name="/propagate")
-        assert "session" in str(err.value) and "pickle" not in str(err.value)
+        client.predict(api_name="/propagate")  # the expired tab warns (no RLock pickling error, no dead page)
         out = client.predict(SYNTHETIC, "tiny", "cpu", True, "lit-ft", api_name="/load_sample")
         assert "UNTRAINED" in str(out)  # the same client gets a working fresh session
     finally:
@@ -451,9 +450,11 @@ def test_9_damaged_adapters_are_refused_naming_the_file(predictor, tmp_path, mod
 # ---------------------------------------------------------------------------------- 10
 def test_10_bad_values_get_a_sentence_not_a_raw_exception(app, models, tmp_path):
     def message(fn, *args, **kwargs):
-        with pytest.raises(Exception) as err:
-            layout._run(app, fn, *args, comps={"state": "state", **{k: k for k in h.VIEW_KEYS}}, **kwargs)
-        text = str(err.value)
+        # the app warns and keeps the page as it was (issue 14: no "Error" on every component)
+        with pytest.warns(UserWarning) as caught:
+            view = layout._run(app, fn, *args, comps={"state": "state", **{k: k for k in h.VIEW_KEYS}}, **kwargs)
+        assert view == {}
+        text = str(caught[-1].message)
         assert "Unexpected" not in text, text
         for raw in ("invalid literal", "cannot convert", "has no attribute", "NoneType", "Bad CRC", "Errno",
                     "could not convert"):
