@@ -71,3 +71,32 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# --- the app's tests (handlers, workshop, reliability, tour) -------------------------------------
+
+@pytest.fixture(scope="module")
+def models():
+    """Loaded predictors shared by a test module's app sessions."""
+    from litdemo.app.state import ModelCache
+
+    return ModelCache()
+
+
+@pytest.fixture
+def app(tmp_path):
+    """One tab's session, closed (its temp folder removed) after the test."""
+    from litdemo.app.state import AppSession
+
+    session = AppSession(tmp_path / "root")
+    yield session
+    session.close()
+
+
+def centre(mask):
+    """The object's centre in the picture the app shows (small videos are shown enlarged)."""
+    from litdemo.app import render
+
+    ys, xs = np.nonzero(mask)
+    s = render.display_scale(*mask.shape)
+    return (xs.mean() + 0.5) * s - 0.5, (ys.mean() + 0.5) * s - 0.5

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import centre
 from litdemo.app import AppConfig, build_demo
 from litdemo.app import handlers as h
 from litdemo.app import render
 from litdemo.app.samples import SYNTHETIC, sample_names
-from litdemo.app.state import AppSession, ModelCache, ModelChoice, close_session
+from litdemo.app.state import AppSession, ModelChoice, close_session
 from litdemo.history import History
 from litdemo.metrics import iou
 from litdemo.video_io import VideoError
@@ -18,25 +19,6 @@ from litdemo.video_io import VideoError
 CFG = AppConfig(image_size=256, pretrained=False, sample_frames=3, sample_height=64, sample_width=80,
                 train_steps_first=6, train_steps_later=3, max_upload_mb=1.0, max_frames=20)
 TOUR = ModelChoice(name="tiny", device="cpu", mode="lit-ft", untrained=True)
-
-
-@pytest.fixture(scope="module")
-def models():
-    return ModelCache()
-
-
-@pytest.fixture
-def app(tmp_path):
-    session = AppSession(tmp_path / "root")
-    yield session
-    session.close()
-
-
-def centre(mask):
-    """The object's centre in the picture the app shows (small videos are shown enlarged)."""
-    ys, xs = np.nonzero(mask)
-    s = render.display_scale(*mask.shape)
-    return (xs.mean() + 0.5) * s - 0.5, (ys.mean() + 0.5) * s - 0.5
 
 
 def cell_colour(strip, t, num_frames):

@@ -9,12 +9,7 @@ import pytest
 from litdemo.app import AppConfig
 from litdemo.app import handlers as h
 from litdemo.app.samples import TOUR
-from litdemo.app.state import AppSession, ModelCache, ModelChoice
-
-
-@pytest.fixture(scope="module")
-def models():
-    return ModelCache()
+from litdemo.app.state import AppSession, ModelChoice
 
 
 # Tour samples where the promise does not hold today (measured on the merged code: the shipped micro

@@ -12,24 +12,11 @@ from litdemo.app import handlers as h
 from litdemo.app import layout, picker
 from litdemo.app.gpu import gpu, on_zero_gpu
 from litdemo.app.samples import TOUR, load_sample, sample_names
-from litdemo.app.state import AppSession, ModelCache, ModelChoice
-from litdemo.metrics import iou
+from litdemo.app.state import ModelChoice
 from litdemo.models import MICRO_LABEL, WeightsUnavailableError
 
 CFG = AppConfig(train_steps_first=6, train_steps_later=3)
 MICRO = ModelChoice(name="micro", device="cpu", mode="lit-lora")
-
-
-@pytest.fixture(scope="module")
-def models():
-    return ModelCache()
-
-
-@pytest.fixture
-def app(tmp_path):
-    session = AppSession(tmp_path / "root")
-    yield session
-    session.close()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import torch
 
 from litdemo import models
 from litdemo.datasets import HARD_EVENTS, make_procedural_video
+from litdemo.datasets.procedural import SPLIT_CODE
 from litdemo.metrics import iou
 from litdemo.models import MICRO_SHA256, WeightsUnavailableError, file_sha256, load_sam2
 
@@ -112,14 +113,8 @@ def test_splits_are_deterministic_and_never_share_a_video():
     assert not np.array_equal(clips[0], clips[1]) and not np.array_equal(clips[1], clips[2])
     # the splits draw from different SeedSequence roots, so no index of one is any index of another
     streams = {split: np.random.SeedSequence([code, 4]).generate_state(4).tolist()
-               for split, code in models_split_codes().items()}
+               for split, code in SPLIT_CODE.items()}
     assert len({tuple(v) for v in streams.values()}) == 3
-
-
-def models_split_codes():
-    from litdemo.datasets.procedural import SPLIT_CODE
-
-    return SPLIT_CODE
 
 
 def test_hard_videos_cycle_through_their_traps_and_start_visible():

@@ -25,11 +25,12 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import centre
 from litdemo.app import AppConfig, build_demo
 from litdemo.app import handlers as h
 from litdemo.app import layout, render
 from litdemo.app.samples import SYNTHETIC
-from litdemo.app.state import AppSession, ModelCache, ModelChoice
+from litdemo.app.state import AppSession, ModelChoice
 from litdemo.config import LitConfig
 from litdemo.history import History
 from litdemo.session import LitSession
@@ -39,24 +40,6 @@ CFG = AppConfig(image_size=256, pretrained=False, sample_frames=3, sample_height
                 train_steps_first=4, train_steps_later=2, max_upload_mb=1.0, max_frames=20)
 TOUR = ModelChoice(name="tiny", device="cpu", mode="lit-ft", untrained=True)
 MB = 2**20
-
-
-@pytest.fixture(scope="module")
-def models():
-    return ModelCache()
-
-
-@pytest.fixture
-def app(tmp_path):
-    session = AppSession(tmp_path / "root")
-    yield session
-    session.close()
-
-
-def centre(mask):
-    ys, xs = np.nonzero(mask)
-    s = render.display_scale(*mask.shape)
-    return (xs.mean() + 0.5) * s - 0.5, (ys.mean() + 0.5) * s - 0.5
 
 
 def work_on(app, models):
