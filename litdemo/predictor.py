@@ -16,10 +16,13 @@ We subclass `sam2.sam2_video_predictor.SAM2VideoPredictor` rather than patch it,
    (re-propagation after a correction, recomputed captures), where sam2 keeps only the last one.
 
 State lives in the inference-state dict, never on the shared model, so one loaded model can
-serve several sessions (e.g. browser tabs) one call at a time.
+serve several sessions (e.g. browser tabs). The two things a call must remember while it runs
+(which object it tracks, which decoder it uses) are kept per thread, so sessions may even run
+at the same time in different threads (the app's `concurrency_limit` > 1).
 """
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Callable, Optional, Sequence
@@ -32,6 +35,9 @@ from sam2.sam2_video_predictor import SAM2VideoPredictor
 # ImageNet statistics, the normalisation SAM2 was trained with (sam2/utils/misc.py).
 IMG_MEAN = (0.485, 0.456, 0.406)
 IMG_STD = (0.229, 0.224, 0.225)
+
+# Per-thread, per-predictor state of the call running right now (see `_running`, `sam_mask_decoder`).
+_CALLS = threading.local()
 
 # Inference-state keys added by litdemo (sam2 ignores keys it does not know).
 CAPTURE_KEY = "lit_capture"          # callable(obj_idx, frame_idx, image_embed, high_res_feats)
@@ -71,8 +77,35 @@ class LitVideoPredictor(SAM2VideoPredictor):
         self.model_name = "custom"   # set by litdemo.models.load_sam2
         self.untrained = False       # True when built without weights (random init)
         self.model_label = "SAM2.1 (custom)"  # how the UI names it; micro says it is not SAM2.1
-        # (inference_state, obj_idx) of the single-frame inference that is running right now
-        self._running: Optional[tuple[dict, int]] = None
+        self._running = None
+
+    # ------------------------------------------------------------------ per-call state, per thread
+    # Two tabs may track at the same time on this one model (two threads). What one call must
+    # remember while it runs lives in a thread-local slot keyed by the predictor, never on `self`.
+    def _call_slot(self) -> dict:
+        slots = getattr(_CALLS, "slots", None)
+        if slots is None:
+            slots = _CALLS.slots = {}
+        return slots.setdefault(id(self), {})
+
+    @property
+    def _running(self) -> Optional[tuple[dict, int]]:
+        """(inference_state, obj_idx) of the single-frame inference this thread is running."""
+        return self._call_slot().get("running")
+
+    @_running.setter
+    def _running(self, value: Optional[tuple[dict, int]]) -> None:
+        self._call_slot()["running"] = value
+
+    @property
+    def sam_mask_decoder(self) -> torch.nn.Module:
+        """SAM2's own mask decoder, or the adapted copy this thread's tracking call uses.
+
+        sam2 reads `self.sam_mask_decoder` deep inside `_forward_sam_heads`; answering per thread
+        lets one call use an adapted copy while another thread's call sees SAM2's own. Assignment
+        still goes to `nn.Module`'s registry, so state dicts and checkpoints are unchanged."""
+        override = self._call_slot().get("decoder")
+        return override if override is not None else self._modules["sam_mask_decoder"]
 
     # ------------------------------------------------------------------ state from frames
     @torch.inference_mode()
@@ -167,12 +200,12 @@ class LitVideoPredictor(SAM2VideoPredictor):
         if decoder is None:
             yield
             return
-        own = self.sam_mask_decoder
-        self.sam_mask_decoder = decoder
+        slot = self._call_slot()
+        outer, slot["decoder"] = slot.get("decoder"), decoder
         try:
             yield
         finally:
-            self.sam_mask_decoder = own
+            slot["decoder"] = outer
 
     # ------------------------------------------------------------------ helpers for LIT
     @torch.inference_mode()

@@ -177,6 +177,20 @@ def test_propagation_measures_the_frame_cost_of_its_size(app, models):
     assert f"{measured:.2f} s per tracked frame" in views[-1]["model_cost"] and "at 128 px on cpu" in views[-1]["model_cost"]
 
 
+
+def test_propagation_streams_a_frame_per_interval_and_the_whole_video_at_the_end(app, models):
+    """A workshop's queue waits on every picture Gradio encodes: propagate shows a frame per
+    `stream_every_s`, never fewer than the first and the complete result."""
+    h.open_sample(app, TOUR[0].name, MICRO, CFG, models)
+    _prompt_with_gt(app, 0)
+    views = list(h.propagate(app, stream_every_s=1e9))
+    assert len(views) == 2 and views[0]["frame"]["value"] == 0
+    last = app.lit.num_frames - 1
+    assert views[-1]["frame"]["value"] == last and "status" in views[-1]
+    assert all(app.lit.is_tracked(t, 1) for t in range(last + 1))
+    every = list(h.propagate(app, stream_every_s=0))
+    assert len(every) == app.lit.num_frames + 1
+
 # ------------------------------------------------------------------ three suggestions to pick from
 def test_picker_offers_one_suggestion_per_adapter_and_accepts_the_chosen_one(app, models):
     from dataclasses import replace

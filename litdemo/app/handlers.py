@@ -8,6 +8,7 @@ turns it into a Gradio message. All model work is the core's (`LitSession`); not
 """
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -215,9 +216,16 @@ def step(app: AppSession, delta: int) -> dict:
 
 
 # ---------------------------------------------------------------- tracking and learning
+# While tracking, show a frame at most this often. Every view sent makes Gradio encode and ship
+# a picture (~0.1-0.2 s on a CPU), more than the micro model needs to track a frame (~0.03 s):
+# streaming every frame made one propagate 3-4x slower and a workshop's queue that much longer.
+STREAM_EVERY_S = 0.5
+
+
 def propagate(app: AppSession, from_current: bool = False, reverse: bool = False,
-              progress: Progress = None) -> Iterator[dict]:
-    """Track every object through the video, showing each frame as it is done.
+              progress: Progress = None, stream_every_s: float = STREAM_EVERY_S) -> Iterator[dict]:
+    """Track every object through the video, showing a frame every `stream_every_s` seconds
+    (0: every frame) and the whole result at the end.
 
     Pending correction clicks are committed first (so LIT learns from them). Stopping the
     iteration (Gradio's cancel) keeps the frames done so far.
@@ -228,12 +236,15 @@ def propagate(app: AppSession, from_current: bool = False, reverse: bool = False
     start_frame = app.frame if from_current else None
     total = (app.frame + 1 if reverse else lit.num_frames - app.frame) if from_current else lit.num_frames
     cost_key, tic = _cost_key(app), time.perf_counter()
+    shown = -math.inf
     for i, (t, _) in enumerate(lit.propagate(start_frame=start_frame, reverse=reverse)):
         costs.COSTS.add_frame(cost_key, time.perf_counter() - tic)  # the first frames of each size are kept
         app.frame = t
         if progress is not None:
             progress(min((i + 1) / max(total, 1), 1.0), f"tracking frame {t}")
-        yield frame_view(app, with_suggestion=False)
+        if time.perf_counter() - shown >= stream_every_s:
+            yield frame_view(app, with_suggestion=False)
+            shown = time.perf_counter()
         tic = time.perf_counter()
     yield full_view(app)
 
