@@ -2,6 +2,7 @@
 
     python benchmarks/bench_app_load.py                          # 30 students, concurrency 1, all at once
     python benchmarks/bench_app_load.py --concurrency 2 --arrival-s 60 --think-s 2
+    python benchmarks/bench_app_load.py --set train_steps_first=20 --set train_steps_later=5
 
 Starts `python app.py` on 127.0.0.1 (a free port; nothing else is contacted: HF_HUB_OFFLINE=1,
 the micro model ships inside litdemo), then drives it with gradio_client, one Client (= one
@@ -76,8 +77,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, concurrency: int, threads: int, log: Path) -> subprocess.Popen:
-    env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), HF_HUB_OFFLINE="1",
+def start_server(port: int, concurrency: int, threads: int, log: Path, settings: dict) -> subprocess.Popen:
+    env = dict(os.environ, **settings, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), HF_HUB_OFFLINE="1",
                GRADIO_ANALYTICS_ENABLED="False", LITDEMO_APP_DEFAULT_MODEL="micro",
                LITDEMO_APP_CONCURRENCY_LIMIT=str(concurrency), OMP_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads), PYTHONPATH=str(REPO))
@@ -189,6 +190,26 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
+def app_settings(pairs: list[str]) -> dict:
+    """`FIELD=VALUE` pairs -> LITDEMO_APP_* variables, each checked by AppConfig before the server starts."""
+    from dataclasses import fields
+
+    from litdemo.app.config import ENV_PREFIX, AppConfig
+
+    known, env = {f.name for f in fields(AppConfig)}, {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or name.strip() not in known:
+            raise SystemExit(f"--set takes FIELD=VALUE with an AppConfig field (got {pair!r}); "
+                             f"fields: {', '.join(sorted(known))}.")
+        env[ENV_PREFIX + name.strip().upper()] = value.strip()
+    try:
+        AppConfig.from_env(env)
+    except (TypeError, ValueError) as err:
+        raise SystemExit(f"--set: {err}")
+    return env
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--students", type=int, default=30)
@@ -196,16 +217,21 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads in the server (0: cores / concurrency)")
     ap.add_argument("--arrival-s", type=float, default=0.0, help="students arrive spread over this many seconds")
     ap.add_argument("--think-s", type=float, default=0.0, help="pause after each action (a student looking)")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="an AppConfig field for the server (LITDEMO_APP_FIELD), e.g. train_steps_first=20; "
+                         "a time cap (train_max_seconds) makes exports timing-dependent, so cross-talk "
+                         "cannot be told from it")
     ap.add_argument("--call-timeout-s", type=float, default=600.0)
     ap.add_argument("--max-seconds", type=float, default=1800.0, help="the whole concurrent phase stops after this")
     args = ap.parse_args()
     if not 1 <= args.students <= MAX_STUDENTS:
         raise SystemExit(f"--students must be between 1 and {MAX_STUDENTS}.")
     threads = args.threads or max(1, (os.cpu_count() or 2) // args.concurrency)
+    settings = app_settings(args.set)
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     log = Path(tempfile.mkdtemp(prefix="bench-app-")) / "server.log"
-    server = start_server(port, args.concurrency, threads, log)
+    server = start_server(port, args.concurrency, threads, log, settings)
     try:
         wait_ready(url, server)
         solo = {}
@@ -242,7 +268,8 @@ def main() -> None:
     crosstalk = [o.student for o in outcomes if o.export is not None and o.export != solo[o.script].export]
     missing = args.students - len(outcomes)
     print(f"\n{args.students} students, concurrency_limit={args.concurrency}, torch threads={threads}, "
-          f"arrivals over {args.arrival_s:g} s, think {args.think_s:g} s per action; concurrent phase {wall:.0f} s")
+          f"arrivals over {args.arrival_s:g} s, think {args.think_s:g} s per action; concurrent phase {wall:.0f} s"
+          + "".join(f"; {k}={v}" for k, v in settings.items()))
     print(f"{'action':>10} {'p50 s':>7} {'p95 s':>7} {'max s':>7} {'n':>4}")
     for action in ACTIONS:
         times = [o.seconds[action] for o in outcomes if action in o.seconds]

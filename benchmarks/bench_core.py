@@ -216,47 +216,66 @@ def timed_frames(frames_iter, keep_masks=False):
 # ---------------------------------------------------------------------------- CPU path
 def cpu_variants(model, frames, first_mask, size, repeats, compile_encoder=True, iou_frames=5):
     """The image encoder and memory attention (bank full) timed alone under each variant, against
-    float32 with 1 thread; then each variant's masks over `iou_frames` frames vs float32's."""
+    float32 with 1 thread; then each variant's masks over `iou_frames` frames vs float32's.
+
+    Each variant's call is timed right after a baseline call, repeat after repeat, and the saving
+    is the median of those paired ratios: on a shared CPU a load that comes and goes then slows
+    both sides of a pair alike instead of whichever variant happened to run during it."""
     threads = torch.get_num_threads()
-    variants = [("float32, 1 thread", dict(threads=1)),
-                ("float32, 2 threads", dict(threads=2)),
+    variants = [("float32, 2 threads", dict(threads=2)),
                 ("bf16 autocast, 1 thread", dict(threads=1, bf16=True)),
                 ("channels-last encoder, 1 thread", dict(threads=1, channels_last=True))]
+    notes, compiled = {}, None
     if compile_encoder:
-        variants.append(("torch.compile encoder, 1 thread", dict(threads=1, compile=True)))
-    encoder_call, attention_call = last_stage_calls(model, frames, first_mask)
-    seconds, notes, ious = defaultdict(lambda: defaultdict(list)), {}, {}
-    base_masks = None
-    for label, v in variants:
-        try:
-            with cpu_variant(model, **v) as note:
-                notes[label] = note
-                masks = short_run_masks(model, frames[:iou_frames], first_mask)
-                for _ in range(repeats):
-                    for stage, (method, args, kwargs) in (("image encoder", encoder_call),
-                                                          ("memory attention", attention_call)):
-                        start = time.perf_counter()
-                        with torch.inference_mode():
-                            getattr(model, method)(*args, **kwargs)
-                        seconds[label][stage].append(time.perf_counter() - start)
-        except Exception as err:  # e.g. no C++ compiler for torch.compile: report it, go on
+        label = "torch.compile encoder, 1 thread"
+        try:  # compiled once, outside the timed pairs
+            torch.set_num_threads(1)
+            start = time.perf_counter()
+            compiled = torch.compile(model.image_encoder, dynamic=False)
+            with torch.inference_mode():
+                compiled(torch.zeros(1, 3, model.image_size, model.image_size))
+            notes[label] = f"; compiling took {time.perf_counter() - start:.0f} s"
+            variants.append((label, dict(threads=1, encoder=compiled)))
+        except Exception as err:  # e.g. no C++ compiler: report it, go on
             notes[label] = f"failed: {type(err).__name__}: {str(err).splitlines()[0][:120]}"
-            continue
-        base_masks = base_masks or masks
+    encoder_call, attention_call = last_stage_calls(model, frames, first_mask)
+    stages = (("image encoder", encoder_call), ("memory attention", attention_call))
+
+    def one_call(method, args, kwargs):
+        start = time.perf_counter()
+        with torch.inference_mode():
+            getattr(model, method)(*args, **kwargs)
+        return time.perf_counter() - start
+
+    ratios = defaultdict(lambda: defaultdict(list))
+    base_seconds = defaultdict(list)
+    for _ in range(repeats):
+        for label, v in variants:
+            for stage, call in stages:
+                with cpu_variant(model, threads=1):
+                    base = one_call(*call)
+                with cpu_variant(model, **v):
+                    ratios[label][stage].append(one_call(*call) / base)
+                base_seconds[stage].append(base)
+    with cpu_variant(model, threads=1):
+        base_masks = short_run_masks(model, frames[:iou_frames], first_mask)
+    ious = {}
+    for label, v in variants:
+        with cpu_variant(model, **v):
+            masks = short_run_masks(model, frames[:iou_frames], first_mask)
         ious[label] = min(iou(masks[f], base_masks[f]) for f in base_masks if f > 0)
     torch.set_num_threads(threads)
-    print(f"CPU path at {size} px: one call of each stage (bank full), best of {repeats}, vs float32 with 1 thread; "
-          f"masks over frames 1..{iou_frames - 1}:")
-    base = {k: min(v) for k, v in seconds["float32, 1 thread"].items()}
+    print(f"CPU path at {size} px: one call of each stage (bank full), each timed right after float32 with "
+          f"1 thread ({repeats} pairs; saving = 1 - median ratio); masks over frames 1..{iou_frames - 1}:")
+    print(f"    {'float32, 1 thread':34s} " + "; ".join(
+        f"{stage} {statistics.median(base_seconds[stage]):6.3f} s" for stage, _ in stages))
     for label, _ in variants:
-        if label not in ious:
-            print(f"    {label:34s} {notes[label]}")
-            continue
-        cells = []
-        for stage in ("image encoder", "memory attention"):
-            best = min(seconds[label][stage])
-            cells.append(f"{stage} {best:6.3f} s ({1 - best / base[stage]:+4.0%} saved)")
-        print(f"    {label:34s} " + "; ".join(cells) + f"; min mask IoU vs float32 {ious[label]:.4f}{notes[label]}")
+        cells = [f"{stage} {1 - statistics.median(ratios[label][stage]):+4.0%} saved" for stage, _ in stages]
+        print(f"    {label:34s} " + "; ".join(cells) + f"; min mask IoU vs float32 {ious[label]:.4f}"
+              + notes.get(label, ""))
+    for label, note in notes.items():
+        if note.startswith("failed"):
+            print(f"    {label:34s} {note}")
 
 
 def last_stage_calls(model, frames, first_mask):
@@ -288,23 +307,19 @@ def short_run_masks(model, frames, first_mask):
 
 
 @contextmanager
-def cpu_variant(model, threads=1, bf16=False, channels_last=False, compile=False):
-    """Apply one CPU-path variant to `model` for the block; yields a note for the report."""
+def cpu_variant(model, threads=1, bf16=False, channels_last=False, encoder=None):
+    """Apply one CPU-path variant to `model` for the block (`encoder`: e.g. a compiled image encoder)."""
     torch.set_num_threads(threads)
-    encoder, note = model.image_encoder, ""
+    own = model.image_encoder
     try:
         if channels_last:
-            model.image_encoder = encoder.to(memory_format=torch.channels_last)
-        if compile:
-            start = time.perf_counter()
-            model.image_encoder = torch.compile(encoder, dynamic=False)
-            with torch.inference_mode():  # compile before anything is timed
-                model.image_encoder(torch.zeros(1, 3, model.image_size, model.image_size))
-            note = f"; compiling took {time.perf_counter() - start:.0f} s"
+            model.image_encoder = own.to(memory_format=torch.channels_last)
+        if encoder is not None:
+            model.image_encoder = encoder
         with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
-            yield note
+            yield
     finally:
-        model.image_encoder = encoder.to(memory_format=torch.contiguous_format)
+        model.image_encoder = own.to(memory_format=torch.contiguous_format)
 
 
 # ---------------------------------------------------------------------------- main

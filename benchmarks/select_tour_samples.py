@@ -1,18 +1,20 @@
-"""Which held-out procedural videos make a good tour: SAM2 alone vs LIT-LoRA on the micro model.
+"""Which procedural videos make a good tour: SAM2 alone vs LIT-LoRA on the micro model.
 
-    python benchmarks/select_tour_samples.py --split hard --first 0 --count 9
+    python benchmarks/select_tour_samples.py --split tour --first 0 --count 24
 
 Prints, per video, the corrections the simulated user needed with each method (the app's Simulate,
 paper's protocol and training schedule). The tour (litdemo/app/samples.py) lists videos where LIT-LoRA
 needs clearly fewer, one per event; this script is how they were picked, so the choice can be redone
-when the micro checkpoint changes. Only the `easy` and `hard` splits are offered: never the training one.
+when the micro checkpoint changes. The tour comes from the `tour` split, whose videos are neither
+training nor evaluation data: picking videos by what LIT does on them must never touch the videos
+the benchmark reports on. `easy` and `hard` are offered for looking only; never the training split.
 """
 from __future__ import annotations
 
 import argparse
 import time
 
-from litdemo.datasets.procedural import HARD_EVENTS, make_procedural_video
+from litdemo.datasets.procedural import HARD_EVENTS, TOUR_EVENTS, make_procedural_video
 from litdemo.methods import method_config
 from litdemo.models import load_sam2
 from litdemo.simulated_user import ProtocolConfig, run_simulated_user
@@ -20,7 +22,7 @@ from litdemo.simulated_user import ProtocolConfig, run_simulated_user
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--split", choices=("easy", "hard"), default="hard")
+    ap.add_argument("--split", choices=("tour", "easy", "hard"), default="tour")
     ap.add_argument("--first", type=int, default=0)
     ap.add_argument("--count", type=int, default=9)
     ap.add_argument("--checkpoint", default=None, help="a micro checkpoint other than the shipped one")
@@ -36,7 +38,8 @@ def main() -> None:
             run = run_simulated_user(predictor, sample, 1, method, protocol=ProtocolConfig(),
                                      lit_config=method_config(method))
             counts[method] = run
-        event = HARD_EVENTS[index % len(HARD_EVENTS)] if args.split == "hard" else "occluder"
+        events = {"hard": HARD_EVENTS, "tour": TOUR_EVENTS}.get(args.split, ("occluder",))
+        event = events[index % len(events)]
         print(f"{sample.name:>8} {event:>10} {counts['sam2'].corrections:>5} {counts['lit-lora'].corrections:>8} "
               f"{counts['lit-lora'].accepted:>8} {time.perf_counter() - tic:>7.1f}", flush=True)
 

@@ -5,7 +5,9 @@
 
 Every video is drawn from a seed that names its split, so the splits can never share a video:
 `np.random.SeedSequence([SPLIT_CODE[split], index])` gives disjoint random streams for
-`train` (the micro model's training data), `easy` and `hard` (held out for evaluation).
+`train` (the micro model's training data), `easy` and `hard` (held out for evaluation) and
+`tour` (candidates for the app's tour videos: they are picked by what SAM2 and LIT do on them,
+so they are never evaluation data).
 
 What a scene holds (all layers move; GT = the visible part of each tracked object):
 - a textured background (gratings, checks, spots or smooth noise) seen through a panning camera;
@@ -25,6 +27,11 @@ it". The other hard events are of the same kind: a near-twin distractor that dif
 object in one fixed attribute (its hue), and camouflage on one particular background texture.
 An *identical* look-alike is left out of `hard` on purpose: nothing in the object's appearance
 tells them apart, so no decoder update can fix it.
+
+The `tour` split shows one event per video, named in the app: a hue-shifted look-alike crossing,
+an occlusion, and an appearance change (the object's colours and pattern switch mid-video, as a
+turned-over card or a light coming on; the model's memory then holds the old look). It was added
+after the micro model was trained; `train`, `easy` and `hard` draw exactly what they drew before.
 """
 from __future__ import annotations
 
@@ -37,8 +44,9 @@ import numpy as np
 
 from .base import DatasetError, VideoSample
 
-SPLIT_CODE = {"train": 0, "easy": 1, "hard": 2}
+SPLIT_CODE = {"train": 0, "easy": 1, "hard": 2, "tour": 3}
 HARD_EVENTS = ("composite", "twin", "camouflage")  # hard video i has event i % 3
+TOUR_EVENTS = ("lookalike", "occlusion", "appearance")  # tour video i has event i % 3
 PAN = 20  # pixels of background beyond each side, so the camera can pan
 
 
@@ -70,6 +78,8 @@ class Sprite:
     cap: Optional["Sprite"] = None   # a second part of another appearance, stuck to this sprite
     cap_in_gt: bool = True   # whether the cap belongs to the object's ground truth
     cap_angle: float = 0.0
+    look_after: Optional[Look] = None  # the look from frame `change_frame` on (an appearance change)
+    change_frame: int = 0
 
 
 @dataclass
@@ -86,7 +96,7 @@ class Scene:
 
 def make_procedural_video(split: str, index: int, num_frames: int = 32, height: int = 128,
                           width: int = 128, difficulty: float = 1.0) -> VideoSample:
-    """Video `index` of `split` (train / easy / hard); deterministic, every frame annotated.
+    """Video `index` of `split` (train / easy / hard / tour); deterministic, every frame annotated.
 
     `difficulty` < 1 (train only, a curriculum) draws an easy-like scene with probability
     1 - difficulty: motion and occlusion only, so a model from scratch learns to track first.
@@ -97,7 +107,7 @@ def make_procedural_video(split: str, index: int, num_frames: int = 32, height: 
         raise DatasetError(f"need index >= 0, num_frames >= 1 and a frame of at least 64x64 "
                            f"(got {index}, {num_frames}, {height}x{width}).")
     rng = np.random.default_rng(np.random.SeedSequence([SPLIT_CODE[split], int(index)]))
-    make_scene = {"train": _train_scene, "easy": _easy_scene, "hard": _hard_scene}[split]
+    make_scene = {"train": _train_scene, "easy": _easy_scene, "hard": _hard_scene, "tour": _tour_scene}[split]
     if split == "train" and rng.uniform() >= difficulty:
         make_scene = _easy_scene
     scene = make_scene(rng, index, height, width)
@@ -148,6 +158,30 @@ def _hard_scene(rng, index, height, width) -> Scene:
         obj.look = _camouflage(rng, scene)
     else:  # a near-twin: same shape, size and pattern, hue turned by a fixed 0.12
         scene.behind.append(_twin(rng, scene, obj, 0.12))
+    scene.objects.append(obj)
+    return scene
+
+
+def _tour_scene(rng, index, height, width) -> Scene:
+    """One object (obj 1) and one event the app's tour names (see TOUR_EVENTS)."""
+    event = TOUR_EVENTS[index % len(TOUR_EVENTS)]
+    scene = Scene(height, width, *_background(rng, height, width, rng.choice(BACKGROUNDS)))
+    obj = _sprite(rng, scene, size=rng.uniform(0.16, 0.26) * min(height, width))
+    if event == "lookalike":
+        scene.behind.append(_twin(rng, scene, obj, 0.12))
+    elif event == "occlusion":
+        occ = _occluder(rng, scene)
+        occ.size = max(occ.size, 0.16 * min(height, width))  # big enough to hide most of the object
+        occ.x0, occ.y0 = width - obj.x0, height - obj.y0     # comes from the far side: it crosses the object
+        occ.vx, occ.vy = -obj.vx * 1.5, -obj.vy * 1.5
+        scene.front.append(occ)
+    else:  # appearance: another hue (turned by a third to a half) and another pattern from frame 8-15 on
+        after = _look(rng)
+        hue = colorsys.rgb_to_hsv(*(np.clip(obj.look.colour, 1, 255) / 255))[0]
+        after.colour = _colour(rng, hue=hue + rng.uniform(0.33, 0.5))
+        after.colour2 = after.colour * rng.uniform(0.45, 0.8)
+        after.pattern = str(rng.choice([p for p in PATTERNS if p != obj.look.pattern]))
+        obj.look_after, obj.change_frame = after, int(rng.integers(8, 16))
     scene.objects.append(obj)
     return scene
 
@@ -297,7 +331,8 @@ def _draw(image, s: Sprite, t: int, xx, yy, scene: Scene) -> tuple[np.ndarray, n
     cx, cy = _position(s, t, scene.width, scene.height)
     angle = s.spin * t
     body = _inside(s, t, (xx - cx) / s.size, (yy - cy) / s.size, angle)
-    _paint(image, s.look, body, xx - cx, yy - cy, angle, scene)
+    look = s.look_after if s.look_after is not None and t >= s.change_frame else s.look
+    _paint(image, look, body, xx - cx, yy - cy, angle, scene)
     cap = np.zeros_like(body)
     if s.cap is not None:
         a = s.cap_angle + angle
