@@ -114,7 +114,49 @@ def test_splits_are_deterministic_and_never_share_a_video():
     # the splits draw from different SeedSequence roots, so no index of one is any index of another
     streams = {split: np.random.SeedSequence([code, 4]).generate_state(4).tolist()
                for split, code in SPLIT_CODE.items()}
-    assert len({tuple(v) for v in streams.values()}) == 3
+    assert len({tuple(v) for v in streams.values()}) == len(SPLIT_CODE)
+
+
+# sha256 over frames and masks of train-0..11 (8 frames), easy-0..5 and hard-0..11 (32 frames),
+# taken before the `tour` split was added: the shipped model's data and the frozen evaluation
+# splits must never move (a change here would silently change what micro was trained and
+# measured on).
+FROZEN_SPLITS_SHA256 = "6824840307b836c8867f8f8f4123fa22f56a5f066d69b15dc2abcca8180d542d"
+
+
+def test_training_and_evaluation_splits_are_frozen():
+    import hashlib
+
+    digest = hashlib.sha256()
+    for split, count in (("train", 12), ("easy", 6), ("hard", 12)):
+        for index in range(count):
+            video = make_procedural_video(split, index, num_frames=8 if split == "train" else 32)
+            digest.update(video.frames.tobytes())
+            for obj in sorted(video.gt):
+                for t in sorted(video.gt[obj]):
+                    digest.update(video.gt[obj][t].tobytes())
+    assert digest.hexdigest() == FROZEN_SPLITS_SHA256
+
+
+def test_tour_videos_show_their_event():
+    from litdemo.datasets.procedural import TOUR_EVENTS, _tour_scene
+
+    assert TOUR_EVENTS == ("lookalike", "occlusion", "appearance")
+    # the same random stream make_procedural_video("tour", i) draws its scene from
+    scenes = [_tour_scene(np.random.default_rng(np.random.SeedSequence([SPLIT_CODE["tour"], i])), i, 128, 128)
+              for i in range(3)]
+    assert len(scenes[0].behind) == 1 and not scenes[0].front                      # a look-alike behind
+    assert len(scenes[1].front) == 1 and not scenes[1].behind                      # an occluder in front
+    obj = scenes[2].objects[0]
+    assert obj.look_after is not None and 8 <= obj.change_frame < 16                # a new look mid-video
+    video = make_procedural_video("tour", 2)
+    jumps = [t for t in range(1, 32) if np.abs(_mean_colour(video, t) - _mean_colour(video, t - 1)).max() > 40]
+    assert jumps == [obj.change_frame]                                              # the look changes once, there
+    assert video.gt[1][obj.change_frame].sum() > 0.8 * video.gt[1][obj.change_frame - 1].sum()
+
+
+def _mean_colour(video, t):
+    return video.frames[t][video.gt[1][t]].astype(float).mean(axis=0)
 
 
 def test_hard_videos_cycle_through_their_traps_and_start_visible():
