@@ -6,9 +6,14 @@
 Parts (each a `litdemo bench` run under OUT/<part>, so a rerun reuses finished runs):
 - easy:  plain SAM2 on the `easy` split: is micro a real tracker? (mean J&F, corrections after the prompt)
 - hard:  sam2 and lit-lora (the paper's defaults) on the `hard` split, per seed
+- hard-paper: the same under `--protocol paper` (the author's evaluation loop, docs/benchmark.md)
 - ablations: lit-lora-3 and lit-ft beside sam2 on the same videos (first seed)
 - rules: LIT-LoRA with each best-step rule (LitConfig.best_step_rule) on the same hard videos
 - lr-x10: a diagnostic, LIT-LoRA with 10x the paper's learning rates
+- shortcuts: issue 13's latency candidates (first seed): what each costs in corrections next to
+  lit-lora with the paper's schedule on the same videos and seed. "steps 6/2" is what a 1 s cap
+  (`max_train_seconds=1`) leaves of the schedule for SAM2.1 tiny at 1024 px on this CPU, as a step
+  count so the run stays deterministic (a time cap would make it depend on the machine's load)
 - silhouettes: real object shapes and motion (the DAVIS-2016 masks in $LITDEMO_DAVIS_ROOT, 128 px)
   painted with procedural looks over procedural backgrounds: shapes micro never saw in training
 Prints one markdown report: corrections per video and the reduction vs SAM2, per seed and per
@@ -28,7 +33,13 @@ from litdemo.config import BEST_STEP_RULES
 from litdemo.datasets import HARD_EVENTS
 
 ABLATIONS = ("sam2", "lit-lora-3", "lit-ft")
-PARTS = ("easy", "hard", "ablations", "rules", "lr-x10", "silhouettes")
+PARTS = ("easy", "hard", "hard-paper", "ablations", "rules", "lr-x10", "shortcuts", "silhouettes")
+SHORTCUTS = {  # name -> LitConfig overrides (issue 13's candidates; none of them is a default)
+    "steps 6/2 (a 1 s cap at 1024 px)": {"steps_first": 6, "steps_later": 2},
+    "no LoRA dropout": {"lora_dropout": 0.0},
+    "replay 2 instead of 5": {"replay_size": 2},
+    "patience 5 instead of 10": {"early_stop_patience": 5},
+}
 
 
 def main() -> None:
@@ -38,9 +49,11 @@ def main() -> None:
     p.add_argument("--videos", type=int, default=20, help="videos per split (default 20)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--checkpoint", default=None,
+                   help="a micro checkpoint made by `litdemo train-micro` (default: the shipped one)")
     args = p.parse_args()
     out = Path(args.out)
-    common = dict(model="micro", workers=args.workers, backend="process" if args.workers > 1 else "serial",
+    common = dict(model="micro", checkpoint=args.checkpoint, workers=args.workers, backend="process" if args.workers > 1 else "serial",
                   threads=1, plots=False, progress=True, max_videos=args.videos)
     hard = dict(dataset_options={"split": "hard"}, **common)
     report = []
@@ -51,6 +64,10 @@ def main() -> None:
     if "hard" in args.parts:
         res = run_benchmark("procedural", methods=["sam2", "lit-lora"], out=out / "hard", seeds=args.seeds, **hard)
         report += hard_report(res, ("sam2", "lit-lora"))
+    if "hard-paper" in args.parts:  # the author's protocol on the same videos and seeds
+        res = run_benchmark("procedural", methods=["sam2", "lit-lora"], out=out / "hard-paper", seeds=args.seeds,
+                            protocol="paper", **hard)
+        report += ["", "### under --protocol paper"] + hard_report(res, ("sam2", "lit-lora"))
     if "ablations" in args.parts:  # one seed: the paper's variants beside the method
         res = run_benchmark("procedural", methods=list(ABLATIONS), out=out / "hard-ablations", seeds=args.seeds[:1],
                             **hard)
@@ -70,6 +87,20 @@ def main() -> None:
         report += ["", "## Diagnostic: LIT-LoRA with 10x the paper's learning rates (not the method's defaults)", "",
                    "| setting | corrections / video | fewer than sam2 | accepted / video | updates keeping step 0 |",
                    "|---|---|---|---|---|", _lit_row("lr 1e-3 / 5e-4", res)]
+    if "shortcuts" in args.parts:
+        seed = args.seeds[:1]
+        base = run_benchmark("procedural", methods=["sam2", "lit-lora"], out=out / "hard", seeds=args.seeds, **hard)
+        base_runs = [r for r in base.runs if r.seed in seed]
+        report += ["", f"## Latency shortcuts (issue 13; hard split, seed {seed[0]})", "",
+                   "| schedule | corrections / video | accepted / video | median training s / correction | "
+                   "median updates / correction |", "|---|---|---|---|---|",
+                   _shortcut_row("paper schedule (lit-lora)", base_runs)]
+        for k, (name, overrides) in enumerate(SHORTCUTS.items()):
+            res = run_benchmark("procedural", methods=["lit-lora"], out=out / f"shortcut-{k}", seeds=seed,
+                                lit_overrides=overrides, **hard)
+            report.append(_shortcut_row(name, res.runs))
+        sam2 = [r.corrections for r in base_runs if r.method == "sam2"]
+        report.append(f"| sam2 alone | {np.mean(sam2):.2f} | - | - | - |")
     if "silhouettes" in args.parts:
         report += silhouette_report(out / "silhouettes.json")
     text = "\n".join(report)
@@ -81,6 +112,14 @@ def _lit_row(name: str, res) -> str:
     row = {r["method"]: r for r in res.summary()}["lit-lora"]
     return (f"| {name} | {row['corrections_per_video']:.2f} | {row['reduction_pct']:.1f}% | "
             f"{row['accepted_per_video']:.2f} | {step0_share(res.runs, 'lit-lora'):.0%} |")
+
+
+def _shortcut_row(name: str, runs) -> str:
+    lit = [r for r in runs if r.method == "lit-lora"]
+    curves = [c for r in lit for c in _curves(r)]
+    return (f"| {name} | {np.mean([r.corrections for r in lit]):.2f} | {np.mean([r.accepted for r in lit]):.2f} | "
+            f"{np.median([c['seconds'] for c in curves]) if curves else float('nan'):.2f} | "
+            f"{np.median([len(c['loss']) - 1 for c in curves]) if curves else float('nan'):.0f} |")
 
 
 def easy_report(res) -> list[str]:
