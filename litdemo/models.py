@@ -63,7 +63,7 @@ MICRO_LABEL = "micro: trained on litdemo's synthetic videos, not SAM2.1"
 MICRO_TAG = "[micro: synthetic-trained, not SAM2.1]"
 UNTRAINED_TAG = "[untrained model]"
 # The shipped micro checkpoint's sha256; `litdemo train-micro` prints the hash of what it writes.
-MICRO_SHA256 = "474f97888d2afb645148983716cb2a49682ecec704b408f059aad410b00714dc"
+MICRO_SHA256 = "ce6b75282b596afa25c662c3ab56ec387bca1c426e441b48febb9634a96b020c"
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec

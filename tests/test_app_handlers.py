@@ -285,6 +285,21 @@ def test_build_demo_wires_every_view():
     assert len(demo.fns) >= 20  # every button, the image, the timeline, the slider and the timer are wired
 
 
+def _queues(demo) -> dict:
+    fns = demo.fns.values() if isinstance(demo.fns, dict) else demo.fns
+    return {f.api_name: (f.concurrency_id, f.concurrency_limit) for f in fns if f.api_name}
+
+
+def test_training_jobs_get_their_own_queue_when_asked():
+    shared = _queues(build_demo(CFG))
+    assert shared["correct"] == shared["propagate"] == ("model", 1)      # default: one queue for every model step
+    own = _queues(build_demo(AppConfig(**{**CFG.__dict__, "training_concurrency_limit": 1})))
+    assert own["propagate"] == own["click_at"] == ("model", 1)
+    assert own["correct"] == own["simulate"] == ("training", 1)         # long jobs never block a click
+    with pytest.raises(ValueError, match="training_concurrency_limit"):
+        AppConfig(training_concurrency_limit=-1)
+
+
 def zero_frame_mp4(folder: Path) -> Path:
     import subprocess
 

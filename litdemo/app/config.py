@@ -33,6 +33,11 @@ class AppConfig:
     max_unzipped_mb: float = 500.0
     # One model step at a time per worker: two CPU-bound steps at once only slow both down.
     concurrency_limit: int = 1
+    # Corrections, Simulate and imports (the long jobs) in a queue of their own, this many at a
+    # time; 0: they share the model steps' queue. A workshop on a 2-core CPU runs 1 here with one
+    # torch thread per job (OMP_NUM_THREADS=1), so clicks and propagations never wait behind
+    # training (docs/app.md, "A workshop under load").
+    training_concurrency_limit: int = 0
     # Sessions idle this long are dropped (their temp folder with them); closing the tab also drops it.
     session_ttl_s: float = 2 * 3600.0
     # The built-in synthetic sample (has ground truth, so "simulate" works): small enough for a CPU.
@@ -60,6 +65,9 @@ class AppConfig:
                      "concurrency_limit", "session_ttl_s", "train_steps_first", "train_steps_later", "sample_frames", "sample_height", "sample_width"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0 (got {getattr(self, name)}).")
+        if self.training_concurrency_limit < 0:
+            raise ValueError(f"training_concurrency_limit must be >= 0, 0 meaning the model steps' queue "
+                             f"(got {self.training_concurrency_limit}).")
         if self.train_max_seconds < 0:
             raise ValueError(f"train_max_seconds must be >= 0, 0 meaning no cap (got {self.train_max_seconds}).")
         if not 0.0 < self.simulate_iou_threshold <= 1.0:

@@ -107,6 +107,10 @@ def build_demo(cfg: Optional[AppConfig] = None, assets_dir: Optional[Path] = ASS
     root = Path(tempfile.mkdtemp(prefix="litdemo-app-"))  # every tab's folder lives inside
     atexit.register(shutil.rmtree, root, True)  # a last sweep when the server stops
     heavy = dict(concurrency_limit=cfg.concurrency_limit, concurrency_id="model")
+    # Corrections (training), Simulate and history imports are the long jobs. With their own group a
+    # student's propagate or click never waits behind other students' training (a workshop's queue).
+    training = (dict(concurrency_limit=cfg.training_concurrency_limit, concurrency_id="training")
+                if cfg.training_concurrency_limit else heavy)
     # Decided once, before the page exists: no failed load first when the real weights cannot be had.
     start = offline.choose_start_model(cfg.default_model, cfg.image_size, cfg.pretrained)
     if start.fell_back:
@@ -121,7 +125,7 @@ def build_demo(cfg: Optional[AppConfig] = None, assets_dir: Optional[Path] = ASS
             c = _video_tab(cfg, assets_dir, start)
         with gr.Tab("Images (CLIP)"):
             _clip_tab_or_note(cfg)
-        _wire(c, state, cfg, models, assets_dir, heavy)
+        _wire(c, state, cfg, models, assets_dir, heavy, training)
     return demo
 
 
@@ -248,7 +252,8 @@ def _clip_tab_or_note(cfg: AppConfig) -> None:
 
 
 # ---------------------------------------------------------------- wiring
-def _wire(c: dict, state: gr.State, cfg: AppConfig, models: ModelCache, assets_dir, heavy: dict) -> None:
+def _wire(c: dict, state: gr.State, cfg: AppConfig, models: ModelCache, assets_dir, heavy: dict,
+          training: dict) -> None:
     c["state"] = state
     outs = [state] + [c[k] for k in h.VIEW_KEYS]
 
@@ -339,13 +344,13 @@ def _wire(c: dict, state: gr.State, cfg: AppConfig, models: ModelCache, assets_d
 
     jobs = [c["propagate"].click(propagate, state, outs, api_name="propagate", **heavy),
             c["propagate_here"].click(propagate_here, state, outs, **heavy),
-            c["correct"].click(correct, state, outs, api_name="correct", **heavy)]
+            c["correct"].click(correct, state, outs, api_name="correct", **training)]
     c["stop"].click(None, None, None, cancels=jobs)
     c["accept"].click(accept, state, outs, api_name="accept", **heavy)
     c["picker_accept"].click(accept, [state, c["picker_choice"]], outs, api_name="accept_chosen", **heavy)
-    c["simulate"].click(simulate, state, outs, api_name="simulate", **heavy)
+    c["simulate"].click(simulate, state, outs, api_name="simulate", **training)
     c["export"].click(lambda app: run(app, h.export), state, outs, api_name="export", **heavy)
-    c["import"].click(import_history, [state, c["history_file"]], outs, **heavy)
+    c["import"].click(import_history, [state, c["history_file"]], outs, **training)
 
     # play: a timer steps the frames; the button toggles it
     def toggle(playing):
