@@ -7,8 +7,8 @@
 Offline (the default) nothing is downloaded: litdemo's own **micro** model, SAM2.1's architecture
 shrunk to 1.8 M parameters and trained by litdemo on its synthetic videos (docs/micro.md), shipped
 inside the package, at its own 128 px. It is not SAM2.1 and knows synthetic shapes only, and
-`Tour.label` says so. LIT runs as LIT-LoRA, the paper's method, on a held-out procedural video
-from the `hard` split. With the switch on: SAM2.1 tiny weights at SAM2's own 1024 px, LIT-LoRA,
+`Tour.label` says so. LIT runs as LIT-LoRA, the paper's method, on a procedural video of the
+`tour` split (an appearance change). With the switch on: SAM2.1 tiny weights at SAM2's own 1024 px, LIT-LoRA,
 and the DAVIS video bmx-trees when $LITDEMO_DAVIS_ROOT names a DAVIS folder.
 """
 from __future__ import annotations
@@ -22,12 +22,13 @@ DAVIS_ENV = "LITDEMO_DAVIS_ROOT"
 DAVIS_SEQUENCE = "bmx-trees"      # thin occluders: plain SAM2 needs help there
 PRETRAINED_NUM_FRAMES = 30        # enough of bmx-trees to see LIT take over, short enough for a laptop
 OFFLINE_MODEL = "micro"           # shipped inside litdemo: the only trained model with no download
-# The offline video is a `composite` hard video (HARD_EVENTS[i % 3], i = 0, 3, 6, ...): the object carries a
-# "cap" of another colour that belongs to it, the paper's teaser in miniature (SAM2 keeps leaving part of
-# the object out), the repeated error LIT's adapter is for. Of those, the first on which plain micro needs
-# repeated corrections (>= 2 of 31 judged frames, on SAM2's run alone, before any LIT run): hard-0, -3 and
-# -6 need 0, 0 and 1, hard-9 needs 2. A video with nothing to correct would show no LIT at all.
-OFFLINE_SPLIT, OFFLINE_INDEX = "hard", 9
+# The offline video comes from the procedural `tour` split (never training or evaluation data): an
+# appearance change (TOUR_EVENTS[i % 3] == "appearance", i = 2, 5, 8, ...): the object's colours and
+# pattern switch mid-video while SAM2's memory still holds the old look, a repeated error that
+# corrections on this one video can teach. Of those, the first on which plain micro needs repeated
+# corrections (>= 3 of 31 judged frames, on SAM2's run alone): tour-2 .. tour-26 need 0-2, tour-29
+# needs 6. A video with nothing to correct would show no LIT at all.
+OFFLINE_SPLIT, OFFLINE_INDEX = "tour", 29
 OBJECT_FOLLOWED = 1
 
 

@@ -76,18 +76,22 @@ def _track(predictor, sample, obj_id=1):
 
 
 def test_micro_is_a_tracker_on_held_out_easy_videos(micro):
-    """What the shipped model does reach (a regression guard): first-pass IoU over four held-out
-    easy videos, prompted on frame 0 and never corrected (measured 0.72 when it shipped)."""
+    """What the shipped model reaches over the first four held-out easy videos (a regression guard):
+    first-pass IoU, prompted on frame 0 and never corrected (measured 0.81 when it shipped)."""
     means = [np.mean(_track(micro, make_procedural_video("easy", i, num_frames=32))) for i in range(4)]
-    assert np.mean(means) >= 0.6, f"mean IoU per video {np.round(means, 3)}"
+    assert np.mean(means) >= 0.75, f"mean IoU per video {np.round(means, 3)}"
 
 
-# The issue's bar for the shipped model (mean IoU >= 0.8 and no frame below tau on held-out easy
-# videos) is NOT met by the model trained within this project's CPU budget (docs/micro.md:
-# easy-0 0.46, easy-1 0.71). strict=True: once a better model passes, this fails and must become
-# a plain test.
-@pytest.mark.xfail(strict=True, reason="micro misses the easy-video bar (docs/micro.md, 'What it does not reach')")
-@pytest.mark.parametrize("index", [0, 1])
+# The issue's test: a held-out easy video tracked with mean IoU >= 0.8 and no frame below tau. The
+# first four easy videos, as they come: easy-1, -2 and -3 pass (mean IoU 0.91, 0.84, 0.93 when it
+# shipped); easy-0 does not (0.56: its object is lost behind the occluder). strict=True: a model that
+# tracks easy-0 fails here until the docs and this list are updated.
+EASY_MISSES = {0}
+
+
+@pytest.mark.parametrize("index", [pytest.param(i, marks=[pytest.mark.xfail(
+    strict=True, reason="micro loses easy-0's object (docs/micro.md, 'What it does not reach')")]
+    if i in EASY_MISSES else []) for i in range(4)])
 def test_micro_tracks_held_out_easy_videos(micro, index):
     sample = make_procedural_video("easy", index, num_frames=32)
     ious = _track(micro, sample)
