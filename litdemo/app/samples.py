@@ -3,9 +3,10 @@
 The tour's videos are rendered on demand by litdemo's procedural generator (no file, no download),
 each chosen for one event that makes SAM2 alone go wrong again and again while LIT-LoRA, which
 learns from the first corrections, needs fewer: on the `micro` model, **Simulate** shows the two
-side by side. Their ground truth is what makes the simulated user possible. The videos are
-indices of the generator's held-out `easy` / `hard` splits (never the micro model's training
-split), named by what happens in them. Files in assets/ are plain videos without ground truth.
+side by side. Their ground truth is what makes the simulated user possible. The videos come from
+the generator's `tour` split (neither the micro model's training data nor the benchmark's
+evaluation videos), named by what happens in them. Files in assets/ are plain videos without
+ground truth.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"  # the repository's 
 @dataclass(frozen=True)
 class TourSample:
     name: str          # what the dropdown shows: what happens in the video
-    split: str         # the procedural generator's split (easy / hard: held out from micro's training)
+    split: str         # the procedural generator's split ("tour": neither training nor evaluation data)
     index: int
     try_this: str      # one line for the intro: what to look for
 
@@ -34,18 +35,19 @@ class TourSample:
         return make_procedural_video(self.split, self.index)  # 32 frames of 128x128, micro's own size
 
 
-# Picked with benchmarks/select_tour_samples.py on the shipped micro checkpoint (sha256 474f9788...):
-# among hard-0..8 and easy-0..1, the videos where SAM2 alone needs corrections at all, one per event,
-# short enough to simulate in about a minute on a CPU. Measured there (corrections, SAM2 alone vs
-# LIT-LoRA): hard-4 12 vs 12, hard-8 8 vs 8, easy-0 3 vs 3 -- LIT-LoRA does NOT need fewer yet (no
-# suggestion reached the IoU to be accepted); tests/test_app_tour.py asserts that it should.
+# Picked with `python benchmarks/select_tour_samples.py --split tour --count 84` on the shipped micro
+# checkpoint (sha256 ce6b7528...): per event, the video where SAM2 alone needs the most corrections
+# (tour-12: 20, tour-52: 2, tour-29: 6). Measured there (corrections, SAM2 alone vs LIT-LoRA with the
+# paper's defaults): 20 vs 20, 2 vs 2 (+1 accepted), 6 vs 6 -- LIT-LoRA does NOT need fewer: over all 84
+# tour videos its count equalled SAM2's every time (docs/micro.md says why). tests/test_app_tour.py
+# asserts the promise and holds these as strict xfails.
 TOUR = (
-    TourSample("tour: a hue-shifted look-alike crosses the object's path", "hard", 4,
-               "SAM2 alone drifts to the look-alike after they cross; the corrections teach LIT-LoRA the object's hue."),
-    TourSample("tour: the object wears the background's stripes (camouflage)", "hard", 8,
-               "the object blends into the background; the corrections teach LIT-LoRA where its edge is."),
-    TourSample("tour: something passes in front of the object (occlusion)", "easy", 0,
-               "after the occluder SAM2 alone can lose part of the object; LIT-LoRA suggests it back."),
+    TourSample("tour: a hue-shifted look-alike crosses the object's path", "tour", 12,
+               "SAM2 alone drifts to the look-alike after they cross; watch whether the corrections teach the adapter the object's hue."),
+    TourSample("tour: something passes in front of the object (occlusion)", "tour", 52,
+               "after the occluder SAM2 alone can lose part of the object; look for the adapter's suggestion."),
+    TourSample("tour: the object changes its colours and pattern (appearance change)", "tour", 29,
+               "SAM2's memory holds the old look after the change; the corrections show the adapter the new one."),
 )
 
 
