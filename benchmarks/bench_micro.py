@@ -33,7 +33,8 @@ from litdemo.config import BEST_STEP_RULES, LitConfig
 from litdemo.datasets import HARD_EVENTS
 
 ABLATIONS = ("sam2", "lit-lora-3", "lit-ft")
-PARTS = ("easy", "hard", "hard-paper", "ablations", "rules", "lr-x10", "shortcuts", "silhouettes")
+PARTS = ("easy", "hard", "hard-paper", "ablations", "rules", "lr-x10", "shortcuts", "shortcuts-x10", "silhouettes")
+LR_X10 = {"lr_first": 1e-3, "lr_later": 5e-4}  # the diagnostic's rates: 10x the paper's
 SHORTCUTS = {  # name -> LitConfig overrides (issue 13's candidates; none of them is a default)
     "steps 6/2 (a 1 s cap at 1024 px)": {"steps_first": 6, "steps_later": 2},
     "no LoRA dropout": {"lora_dropout": 0.0},
@@ -84,21 +85,26 @@ def main() -> None:
             report.append(_lit_row(rule, res))
     if "lr-x10" in args.parts:  # a diagnostic, not the method: 10x the paper's learning rates
         res = run_benchmark("procedural", methods=["sam2", "lit-lora"], out=out / "lr-x10", seeds=args.seeds,
-                            lit_overrides={"lr_first": 1e-3, "lr_later": 5e-4}, **hard)
+                            lit_overrides=LR_X10, **hard)
         report += ["", "## Diagnostic: LIT-LoRA with 10x the paper's learning rates (not the method's defaults)", "",
                    "| setting | corrections / video | fewer than sam2 | accepted / video | updates keeping step 0 |",
                    "|---|---|---|---|---|", _lit_row("lr 1e-3 / 5e-4", res)]
-    if "shortcuts" in args.parts:
+    for part, base_folder, extra, title in (
+            ("shortcuts", "hard", {}, "paper schedule (lit-lora)"),
+            ("shortcuts-x10", "lr-x10", LR_X10, "10x learning rates (lit-lora, the diagnostic)")):
+        if part not in args.parts:
+            continue
         seed = args.seeds[:1]
-        base = run_benchmark("procedural", methods=["sam2", "lit-lora"], out=out / "hard", seeds=args.seeds, **hard)
+        base = run_benchmark("procedural", methods=["sam2", "lit-lora"], out=out / base_folder, seeds=args.seeds,
+                             lit_overrides=extra or None, **hard)
         base_runs = [r for r in base.runs if r.seed in seed]
-        report += ["", f"## Latency shortcuts (issue 13; hard split, seed {seed[0]})", "",
+        report += ["", f"## Latency shortcuts on top of: {title} (issue 13; hard split, seed {seed[0]})", "",
                    "| schedule | corrections / video | accepted / video | median training s / correction | "
-                   "median updates / correction |", "|---|---|---|---|---|",
-                   _shortcut_row("paper schedule (lit-lora)", base_runs)]
+                   "median updates / correction |", "|---|---|---|---|---|", _shortcut_row(title, base_runs)]
         for k, (name, overrides) in enumerate(SHORTCUTS.items()):
-            res = run_benchmark("procedural", methods=["lit-lora"], out=out / f"shortcut-{k}", seeds=seed,
-                                lit_overrides=overrides, **hard)
+            folder = out / (f"shortcut-{k}" if not extra else f"shortcut-x10-{k}")
+            res = run_benchmark("procedural", methods=["lit-lora"], out=folder, seeds=seed,
+                                lit_overrides={**extra, **overrides}, **hard)
             report.append(_shortcut_row(name, res.runs))
         sam2 = [r.corrections for r in base_runs if r.method == "sam2"]
         report.append(f"| sam2 alone | {np.mean(sam2):.2f} | - | - | - |")
