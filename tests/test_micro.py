@@ -84,13 +84,13 @@ def test_micro_is_a_tracker_on_held_out_easy_videos(micro):
 
 # The issue's test: a held-out easy video tracked with mean IoU >= 0.8 and no frame below tau. The
 # first four easy videos, as they come: easy-1, -2 and -3 pass (mean IoU 0.91, 0.84, 0.93 when it
-# shipped); easy-0 does not (0.56: its object is lost behind the occluder). strict=True: a model that
+# shipped); easy-0 does not (mean 0.56, min 0.47). strict=True: a model that
 # tracks easy-0 fails here until the docs and this list are updated.
 EASY_MISSES = {0}
 
 
 @pytest.mark.parametrize("index", [pytest.param(i, marks=[pytest.mark.xfail(
-    strict=True, reason="micro loses easy-0's object (docs/micro.md, 'What it does not reach')")]
+    strict=True, reason="micro misses easy-0 (mean IoU 0.56; docs/micro.md, 'What it does not reach')")]
     if i in EASY_MISSES else []) for i in range(4)])
 def test_micro_tracks_held_out_easy_videos(micro, index):
     sample = make_procedural_video("easy", index, num_frames=32)
