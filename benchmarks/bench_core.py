@@ -225,7 +225,7 @@ def cpu_variants(model, frames, first_mask, size, repeats, compile_encoder=True,
     variants = [("float32, 2 threads", dict(threads=2)),
                 ("bf16 autocast, 1 thread", dict(threads=1, bf16=True)),
                 ("channels-last encoder, 1 thread", dict(threads=1, channels_last=True))]
-    notes, compiled = {}, None
+    notes = {}
     if compile_encoder:
         label = "torch.compile encoder, 1 thread"
         try:  # compiled once, outside the timed pairs

@@ -54,24 +54,28 @@ def main() -> None:
                    help="a micro checkpoint made by `litdemo train-micro` (default: the shipped one)")
     args = p.parse_args()
     out = Path(args.out)
-    common = dict(model="micro", checkpoint=args.checkpoint, workers=args.workers, backend="process" if args.workers > 1 else "serial",
-                  threads=1, plots=False, progress=True, max_videos=args.videos)
+    common = dict(model="micro", checkpoint=args.checkpoint, workers=args.workers,
+                  backend="process" if args.workers > 1 else "serial", threads=1, plots=False, progress=True,
+                  max_videos=args.videos)
     hard = dict(dataset_options={"split": "hard"}, **common)
+
+    def on_hard(folder: str, methods=("sam2", "lit-lora"), seeds=args.seeds, **settings):
+        """One benchmark on the hard split under OUT/folder. Parts that build on another part's runs
+        call this with the same folder and settings, so those runs are read back, not redone."""
+        return run_benchmark("procedural", methods=list(methods), out=out / folder, seeds=seeds, **settings, **hard)
+
     report = []
     if "easy" in args.parts:
         easy = run_benchmark("procedural", methods=["sam2"], out=out / "easy", dataset_options={"split": "easy"},
                              **common)
         report += easy_report(easy)
     if "hard" in args.parts:
-        res = run_benchmark("procedural", methods=["sam2", "lit-lora"], out=out / "hard", seeds=args.seeds, **hard)
-        report += hard_report(res, ("sam2", "lit-lora"))
+        report += hard_report(on_hard("hard"), ("sam2", "lit-lora"))
     if "hard-paper" in args.parts:  # the author's protocol on the same videos and seeds
-        res = run_benchmark("procedural", methods=["sam2", "lit-lora"], out=out / "hard-paper", seeds=args.seeds,
-                            protocol="paper", **hard)
-        report += ["", "### under --protocol paper"] + hard_report(res, ("sam2", "lit-lora"))
+        report += ["", "### under --protocol paper"] + hard_report(on_hard("hard-paper", protocol="paper"),
+                                                                    ("sam2", "lit-lora"))
     if "ablations" in args.parts:  # one seed: the paper's variants beside the method
-        res = run_benchmark("procedural", methods=list(ABLATIONS), out=out / "hard-ablations", seeds=args.seeds[:1],
-                            **hard)
+        res = on_hard("hard-ablations", methods=ABLATIONS, seeds=args.seeds[:1])
         report += ["", "### ablations (seed 0)"] + hard_report(res, ABLATIONS)
     if "rules" in args.parts:
         report += ["", "## Best-step rules (lit-lora, hard split)", "",
@@ -79,13 +83,11 @@ def main() -> None:
                    "|---|---|---|---|---|"]
         default_rule = LitConfig().best_step_rule
         for rule in BEST_STEP_RULES:  # the default's run is the hard part's own
-            folder = out / ("hard" if rule == default_rule else f"rule-{rule}")
-            res = run_benchmark("procedural", methods=["sam2", "lit-lora"], out=folder, seeds=args.seeds,
-                                lit_overrides=None if rule == default_rule else {"best_step_rule": rule}, **hard)
+            res = (on_hard("hard") if rule == default_rule
+                   else on_hard(f"rule-{rule}", lit_overrides={"best_step_rule": rule}))
             report.append(_lit_row(rule, res))
     if "lr-x10" in args.parts:  # a diagnostic, not the method: 10x the paper's learning rates
-        res = run_benchmark("procedural", methods=["sam2", "lit-lora"], out=out / "lr-x10", seeds=args.seeds,
-                            lit_overrides=LR_X10, **hard)
+        res = on_hard("lr-x10", lit_overrides=LR_X10)
         report += ["", "## Diagnostic: LIT-LoRA with 10x the paper's learning rates (not the method's defaults)", "",
                    "| setting | corrections / video | fewer than sam2 | accepted / video | updates keeping step 0 |",
                    "|---|---|---|---|---|", _lit_row("lr 1e-3 / 5e-4", res)]
@@ -95,16 +97,14 @@ def main() -> None:
         if part not in args.parts:
             continue
         seed = args.seeds[:1]
-        base = run_benchmark("procedural", methods=["sam2", "lit-lora"], out=out / base_folder, seeds=args.seeds,
-                             lit_overrides=extra or None, **hard)
+        base = on_hard(base_folder, lit_overrides=extra or None)  # the hard or lr-x10 part's own runs
         base_runs = [r for r in base.runs if r.seed in seed]
         report += ["", f"## Latency shortcuts on top of: {title} (issue 13; hard split, seed {seed[0]})", "",
                    "| schedule | corrections / video | accepted / video | median training s / correction | "
                    "median updates / correction |", "|---|---|---|---|---|", _shortcut_row(title, base_runs)]
         for k, (name, overrides) in enumerate(SHORTCUTS.items()):
-            folder = out / (f"shortcut-{k}" if not extra else f"shortcut-x10-{k}")
-            res = run_benchmark("procedural", methods=["lit-lora"], out=folder, seeds=seed,
-                                lit_overrides={**extra, **overrides}, **hard)
+            res = on_hard(f"shortcut-{k}" if not extra else f"shortcut-x10-{k}", methods=["lit-lora"], seeds=seed,
+                          lit_overrides={**extra, **overrides})
             report.append(_shortcut_row(name, res.runs))
         sam2 = [r.corrections for r in base_runs if r.method == "sam2"]
         report.append(f"| sam2 alone | {np.mean(sam2):.2f} | - | - | - |")

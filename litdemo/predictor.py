@@ -77,7 +77,6 @@ class LitVideoPredictor(SAM2VideoPredictor):
         self.model_name = "custom"   # set by litdemo.models.load_sam2
         self.untrained = False       # True when built without weights (random init)
         self.model_label = "SAM2.1 (custom)"  # how the UI names it; micro says it is not SAM2.1
-        self._running = None
 
     # ------------------------------------------------------------------ per-call state, per thread
     # Two tabs may track at the same time on this one model (two threads). What one call must
