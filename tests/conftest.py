@@ -1,5 +1,7 @@
 """Shared fixtures: a random-init SAM2.1 tiny at 256 px, the shipped micro model and small synthetic videos."""
 import os
+import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +102,26 @@ def centre(mask):
     ys, xs = np.nonzero(mask)
     s = render.display_scale(*mask.shape)
     return (xs.mean() + 0.5) * s - 0.5, (ys.mean() + 0.5) * s - 0.5
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for a test's own server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_app(cfg):
+    """The app of `cfg` served on 127.0.0.1 as `python app.py` queues and launches it; yields
+    (demo, url) and closes the server afterwards."""
+    from litdemo.app import build_demo, launch_options
+
+    demo = build_demo(cfg)
+    port = free_port()
+    demo.queue(default_concurrency_limit=cfg.concurrency_limit).launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options(cfg))
+    try:
+        yield demo, f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()

@@ -4,12 +4,14 @@ Needs /usr/bin/chromium (CI: `apt-get update && apt-get install -y chromium`); P
 browser download is never used.
 """
 import io
-import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from conftest import running_app
 
 pytestmark = pytest.mark.browser
 
@@ -19,38 +21,35 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 STEP_TIMEOUT_MS = 120_000  # one model step on a busy 2-core CI machine
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server():
-    from litdemo.app import AppConfig, build_demo, launch_options
-
-    cfg = AppConfig(image_size=256, pretrained=False, sample_frames=3, sample_height=96, sample_width=128,
-                    train_steps_first=6, train_steps_later=3)
-    demo = build_demo(cfg)
-    port = free_port()
-    demo.queue(default_concurrency_limit=cfg.concurrency_limit).launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options(cfg))
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
-
-
-@pytest.fixture
-def page(server):
+@contextmanager
+def opened_page(url: str):
+    """A headless chromium page on `url`, once the app's page is built."""
     assert CHROMIUM.exists(), "install Debian's chromium: apt-get update && apt-get install -y chromium"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(server)
+        page.goto(url)
         page.wait_for_selector("#lit-load-sample", timeout=60_000)
         yield page
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def server():
+    from litdemo.app import AppConfig
+
+    cfg = AppConfig(image_size=256, pretrained=False, sample_frames=3, sample_height=96, sample_width=128,
+                    train_steps_first=6, train_steps_later=3)
+    with running_app(cfg) as (_, url):
+        yield url
+
+
+@pytest.fixture
+def page(server):
+    with opened_page(server) as page:
+        yield page
 
 
 def element_pixels(page, selector: str) -> np.ndarray:
@@ -153,7 +152,7 @@ def offline_server(tmp_path_factory):
     """The app as a first start on a machine without weights or network: it must land on micro."""
     from huggingface_hub import constants
 
-    from litdemo.app import AppConfig, build_demo, launch_options
+    from litdemo.app import AppConfig
 
     mp = pytest.MonkeyPatch()
     mp.setenv("HF_HUB_OFFLINE", "1")
@@ -161,29 +160,17 @@ def offline_server(tmp_path_factory):
     mp.setenv("LITDEMO_CHECKPOINT_DIR", str(tmp_path_factory.mktemp("no-weights")))
     mp.setenv("HF_HUB_CACHE", str(tmp_path_factory.mktemp("empty-hub-cache")))
     was_offline = constants.HF_HUB_OFFLINE
-    cfg = AppConfig()  # the defaults a user gets: SAM2.1 tiny asked for, the paper's training schedule
-    demo = build_demo(cfg)
-    port = free_port()
-    demo.queue(default_concurrency_limit=cfg.concurrency_limit).launch(
-        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options(cfg))
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    # the defaults a user gets: SAM2.1 tiny asked for, the paper's training schedule
+    with running_app(AppConfig()) as (_, url):
+        yield url
     constants.HF_HUB_OFFLINE = was_offline
     mp.undo()
 
 
 @pytest.fixture
 def offline_page(offline_server):
-    assert CHROMIUM.exists(), "install Debian's chromium: apt-get update && apt-get install -y chromium"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(offline_server)
-        page.wait_for_selector("#lit-load-sample", timeout=60_000)
+    with opened_page(offline_server) as page:
         yield page
-        browser.close()
 
 
 def no_error_badges(page) -> None:

@@ -17,11 +17,6 @@ from litdemo.models import MICRO_SHA256, WeightsUnavailableError, file_sha256, l
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(scope="module")
-def micro():
-    return load_sam2("micro", device="cpu")
-
-
 # --- shipped and checked ----------------------------------------------------------------------------
 
 def test_micro_ships_inside_the_package_within_its_budget(micro):

@@ -10,7 +10,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import centre
+from conftest import centre, free_port, running_app
 from litdemo.app import AppConfig, build_demo
 from litdemo.app import handlers as h
 from litdemo.app import layout, render
@@ -218,22 +217,11 @@ def test_3_a_tab_whose_session_expired_gets_a_fresh_session_and_a_message(models
     assert fresh.ready and view[block] is fresh  # the tab works again after loading
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_3_a_real_server_serves_a_client_that_skips_the_page_load_and_outlives_the_ttl(models):
     from gradio_client import Client
 
-    cfg = replace(CFG, session_ttl_s=1.0)
-    demo = build_demo(cfg)
-    port = free_port()
-    demo.queue(default_concurrency_limit=1).launch(server_name="127.0.0.1", server_port=port,
-                                                   prevent_thread_lock=True, quiet=True, **layout.launch_options(cfg))
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    with running_app(replace(CFG, session_ttl_s=1.0)) as (demo, url):
+        client = Client(url, verbose=False)
         out = client.predict(SYNTHETIC, "tiny", "cpu", True, "lit-ft", api_name="/load_sample")
         assert "UNTRAINED" in str(out)  # the client's events work without the page-load event
         # wait (no timing asserted) until Gradio's sweep has ended the idle session
@@ -245,8 +233,6 @@ def test_3_a_real_server_serves_a_client_that_skips_the_page_load_and_outlives_t
         client.predict(api_name="/propagate")  # the expired tab warns (no RLock pickling error, no dead page)
         out = client.predict(SYNTHETIC, "tiny", "cpu", True, "lit-ft", api_name="/load_sample")
         assert "UNTRAINED" in str(out)  # the same client gets a working fresh session
-    finally:
-        demo.close()
 
 
 # ---------------------------------------------------------------------------------- 4
