@@ -93,6 +93,14 @@ def make_adapted_decoder(base_decoder: torch.nn.Module, cfg: LitConfig) -> torch
     return decoder
 
 
+def make_expert_decoder(base_decoder: torch.nn.Module, cfg: LitConfig, index: int,
+                        device: torch.device) -> torch.nn.Module:
+    """The `index`-th adapted decoder of one object's learner, on `device`. It is seeded with
+    cfg.seed + index, so the experts of a multi-LoRA learner do not start identical."""
+    seeded = type(cfg)(**{**cfg.to_dict(), "seed": cfg.seed + index})
+    return make_adapted_decoder(base_decoder, seeded).to(device)
+
+
 def _inject_lora(decoder: torch.nn.Module, config: LoraConfig) -> PeftModel:
     # peft initialises LoRA A from the global generator; fork_rng puts the global state back
     # afterwards (those draws are replaced from the adapter's own generator by `_seed_lora`).

@@ -13,7 +13,7 @@ from typing import Optional
 
 import torch
 
-from .adapters import make_adapted_decoder
+from .adapters import make_expert_decoder
 from .config import LitConfig
 from .decoder import DecoderInputs, DecoderOutput, EmptyPrompt, run_decoder
 from .training import TrainingCurve, TrainingSample, batch_iou, train_on_correction
@@ -41,12 +41,8 @@ class ObjectLearner:
     @torch.no_grad()
     def predict(self, inputs: DecoderInputs) -> Optional[tuple[DecoderOutput, int]]:
         """The most confident adapter's output on one frame, and that adapter's index."""
-        trained = [(i, a) for i, a in enumerate(self.adapters) if a.samples]
-        if not trained:
-            return None
-        x = inputs.to(self.prompt.image_pe.device)
-        outs = [(run_decoder(a.decoder, self.prompt, x), i) for i, a in trained]
-        return max(outs, key=lambda o: o[0].iou_pred.item())
+        outs = self.predict_each(inputs)
+        return max(outs, key=lambda o: o[0].iou_pred.item()) if outs else None
 
     @torch.no_grad()
     def predict_each(self, inputs: DecoderInputs) -> list[tuple[DecoderOutput, int]]:
@@ -73,20 +69,14 @@ class ObjectLearner:
     def _choose_adapter(self, sample: TrainingSample) -> int:
         if not self.adapters:
             return self._new_adapter()
-        if len(self.adapters) >= self.cfg.max_adapters:
-            scores = [self._iou_on(a, sample) for a in self.adapters]
-            return max(range(len(scores)), key=scores.__getitem__)
         scores = [self._iou_on(a, sample) for a in self.adapters]
         best = max(range(len(scores)), key=scores.__getitem__)
-        if scores[best] >= self.cfg.new_adapter_below_iou:
+        if len(self.adapters) >= self.cfg.max_adapters or scores[best] >= self.cfg.new_adapter_below_iou:
             return best
         return self._new_adapter()
 
     def _new_adapter(self) -> int:
-        cfg = self.cfg
-        # A different seed per adapter so experts do not start identical.
-        seeded = type(cfg)(**{**cfg.to_dict(), "seed": cfg.seed + len(self.adapters)})
-        decoder = make_adapted_decoder(self.base_decoder, seeded).to(self.prompt.image_pe.device)
+        decoder = make_expert_decoder(self.base_decoder, self.cfg, len(self.adapters), self.prompt.image_pe.device)
         self.adapters.append(Adapter(decoder))
         return len(self.adapters) - 1
 

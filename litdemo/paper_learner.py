@@ -24,7 +24,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .adapters import make_adapted_decoder
+from .adapters import make_expert_decoder
 from .config import LitConfig
 from .decoder import DecoderInputs, DecoderOutput, run_decoder, to_video_mask
 from .metrics import iou
@@ -116,8 +116,6 @@ class PaperLearner:
         self.adapters[match.adapter_idx].buffer.append(BufferedSample(sample, truth, void, iou=match.iou))
 
     def _new_adapter(self) -> int:
-        cfg = self.cfg
-        seeded = type(cfg)(**{**cfg.to_dict(), "seed": cfg.seed + len(self.adapters)})  # distinct experts
-        decoder = make_adapted_decoder(self.base_decoder, seeded).to(self.prompt.image_pe.device)
+        decoder = make_expert_decoder(self.base_decoder, self.cfg, len(self.adapters), self.prompt.image_pe.device)
         self.adapters.append(PaperAdapter(first_token_only(decoder)))
         return len(self.adapters) - 1
