@@ -134,6 +134,12 @@ def run_decoder(decoder: torch.nn.Module, prompt: EmptyPrompt, inputs: DecoderIn
                          candidates=masks.float())
 
 
+def most_confident(outputs: list[tuple[DecoderOutput, int]]) -> Optional[tuple[DecoderOutput, int]]:
+    """Of (output, adapter index) pairs, the one whose predicted IoU is highest (the first on ties),
+    or None when there is none: how a learner picks its suggestion without ground truth."""
+    return max(outputs, key=lambda o: o[0].iou_pred.item()) if outputs else None
+
+
 def to_video_mask(out: DecoderOutput, height: int, width: int) -> torch.Tensor:
     """(B, H, W) bool at the video's resolution, resized as SAM2 resizes its own outputs."""
     logits = out.mask_logits.masked_fill(out.object_score[:, :, None, None] <= 0, -1024.0)

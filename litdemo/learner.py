@@ -15,7 +15,7 @@ import torch
 
 from .adapters import make_expert_decoder
 from .config import LitConfig
-from .decoder import DecoderInputs, DecoderOutput, EmptyPrompt, run_decoder
+from .decoder import DecoderInputs, DecoderOutput, EmptyPrompt, most_confident, run_decoder
 from .training import TrainingCurve, TrainingSample, batch_iou, train_on_correction
 
 
@@ -41,8 +41,7 @@ class ObjectLearner:
     @torch.no_grad()
     def predict(self, inputs: DecoderInputs) -> Optional[tuple[DecoderOutput, int]]:
         """The most confident adapter's output on one frame, and that adapter's index."""
-        outs = self.predict_each(inputs)
-        return max(outs, key=lambda o: o[0].iou_pred.item()) if outs else None
+        return most_confident(self.predict_each(inputs))
 
     @torch.no_grad()
     def predict_each(self, inputs: DecoderInputs) -> list[tuple[DecoderOutput, int]]:

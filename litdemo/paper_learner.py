@@ -26,7 +26,7 @@ import torch
 
 from .adapters import make_expert_decoder
 from .config import LitConfig
-from .decoder import DecoderInputs, DecoderOutput, run_decoder, to_video_mask
+from .decoder import DecoderInputs, DecoderOutput, most_confident, run_decoder, to_video_mask
 from .metrics import iou
 from .paper_training import PAPER_SCHEDULE, BufferedSample, PaperSchedule, replay_set, train_paper_update
 from .protocols import first_token_only, single_mask_prompt
@@ -67,8 +67,7 @@ class PaperLearner:
     @torch.no_grad()
     def predict(self, inputs: DecoderInputs) -> Optional[tuple[DecoderOutput, int]]:
         """Without ground truth: the most confident adapter's output (as the interactive learner)."""
-        outs = self.predict_each(inputs)
-        return max(outs, key=lambda o: o[0].iou_pred.item()) if outs else None
+        return most_confident(self.predict_each(inputs))
 
     @torch.no_grad()
     def predict_each(self, inputs: DecoderInputs) -> list[tuple[DecoderOutput, int]]:
