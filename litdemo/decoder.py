@@ -106,7 +106,10 @@ class EmptyPrompt:
         with torch.no_grad():
             coords = torch.zeros(1, 1, 2, device=device)
             labels = -torch.ones(1, 1, dtype=torch.int32, device=device)  # -1 = padding point
-            self.sparse, self.dense = enc(points=(coords, labels), boxes=None, masks=None)
+            sparse, dense = enc(points=(coords, labels), boxes=None, masks=None)
+            # copies: `dense` is a view of the encoder's no-mask weight, and a prompt must not
+            # carry the model's tensors along when a session is pickled (the app on ZeroGPU)
+            self.sparse, self.dense = sparse.clone(), dense.clone()
             self.image_pe = enc.get_dense_pe()  # (1, 256, S/16, S/16)
         self.multimask = predictor.tracking_uses_multimask()
 

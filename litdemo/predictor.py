@@ -77,6 +77,14 @@ class LitVideoPredictor(SAM2VideoPredictor):
         self.model_name = "custom"   # set by litdemo.models.load_sam2
         self.untrained = False       # True when built without weights (random init)
         self.model_label = "SAM2.1 (custom)"  # how the UI names it; micro says it is not SAM2.1
+        # (loader, args) when the app shares this model between processes (app/state.py): pickling
+        # then sends only the name, and the other process uses its own copy. None: pickled by value.
+        self.shared_as: Optional[tuple] = None
+
+    def __reduce_ex__(self, protocol):
+        if getattr(self, "shared_as", None) is not None:
+            return self.shared_as
+        return super().__reduce_ex__(protocol)
 
     # ------------------------------------------------------------------ per-call state, per thread
     # Two tabs may track at the same time on this one model (two threads). What one call must

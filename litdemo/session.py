@@ -17,6 +17,7 @@ With mode "sam2" nothing learns and the same code is the baseline.
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +94,22 @@ class LitSession:
     @property
     def obj_ids(self) -> list[int]:
         return list(self.state["obj_ids"])
+
+    # ---------------------------------------------------------------- pickling (the app on ZeroGPU)
+    # Learners keep the model's own mask decoder as the base of their next adapter. It belongs to
+    # the model, which a shared predictor pickles by name (app/state.py), so it is left out here
+    # and re-attached on load instead of travelling as a copy of the weights.
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        own = self.predictor._modules["sam_mask_decoder"]
+        state["learners"] = {obj_id: _without_base(learner, own) for obj_id, learner in self.learners.items()}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        for learner in self.learners.values():
+            if learner.base_decoder is None:
+                learner.base_decoder = self.predictor._modules["sam_mask_decoder"]
 
     @property
     def untrained(self) -> bool:
@@ -600,3 +617,12 @@ def _clicks_list(points, labels) -> list:
     pts = np.asarray(points, dtype=float).reshape(-1, 2)
     lbl = np.ones(len(pts), int) if labels is None else np.asarray(labels).reshape(-1)
     return [[float(x), float(y), int(l)] for (x, y), l in zip(pts, lbl)]
+
+
+def _without_base(learner, decoder: torch.nn.Module):
+    """A shallow copy of `learner` without its base decoder when that is the model's own `decoder`."""
+    if learner.base_decoder is not decoder:
+        return learner
+    light = copy.copy(learner)
+    light.base_decoder = None
+    return light

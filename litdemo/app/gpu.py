@@ -5,13 +5,17 @@ decorated with `spaces.GPU` runs; everywhere else (a laptop, a CPU Space, the te
 returns `fn` itself, so the app never needs the `spaces` package to run.
 
 What ZeroGPU does with a decorated call (read from the `spaces` package, not tried on a Space
-from here): it runs in a forked worker process that receives its arguments and sends its result
-back by pickling. See docs/app.md for what that means for the app's per-tab sessions.
+from here): it runs in a worker process forked from the server, which receives the arguments and
+sends the result (each yielded value, for a generator) back by pickling. So the app decorates only
+the model's side of an event (layout.py `_call` / `_steps`): it takes the tab's session as an
+argument and returns it, changed, with the view; sessions pickle without their model's weights
+(state.py). tests/test_zerogpu.py runs the app through spaces' own worker code with the GPU
+scheduler replaced by a stand-in.
 """
 from __future__ import annotations
 
 import os
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional, Union
 
 ZERO_GPU_ENV = "SPACES_ZERO_GPU"
 # Seconds of GPU a call may hold: ZeroGPU schedules by this (60 is the `spaces` default); a
@@ -25,9 +29,10 @@ def on_zero_gpu(environ: Optional[Mapping[str, str]] = None) -> bool:
     return environ.get(ZERO_GPU_ENV, "").strip().lower() not in ("", "0", "false")
 
 
-def gpu(fn: Optional[Callable] = None, *, duration: int = DEFAULT_DURATION_S,
+def gpu(fn: Optional[Callable] = None, *, duration: Union[int, Callable[..., int]] = DEFAULT_DURATION_S,
         environ: Optional[Mapping[str, str]] = None):
-    """`spaces.GPU(fn, duration=...)` on ZeroGPU, else `fn` unchanged. Use as `@gpu` or `@gpu(duration=120)`."""
+    """`spaces.GPU(fn, duration=...)` on ZeroGPU, else `fn` unchanged. Use as `@gpu` or `@gpu(duration=120)`;
+    `duration` may be a function of the call's arguments (seconds), as spaces allows."""
     def wrap(f: Callable) -> Callable:
         if not on_zero_gpu(environ):
             return f

@@ -7,6 +7,7 @@ view dict onto components. Errors become Gradio messages, never tracebacks.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import functools
 import logging
 import shutil
@@ -25,7 +26,7 @@ from . import costs, offline
 from . import handlers as h
 from . import render
 from .config import AppConfig
-from .gpu import gpu
+from .gpu import DEFAULT_DURATION_S, gpu
 from .samples import ASSETS_DIR, SYNTHETIC, TOUR, sample_names
 from .state import AppSession, ModelCache, ModelChoice, close_session
 from .uploads import STRIDE_LABEL, TRUNCATE_LABEL
@@ -262,18 +263,16 @@ def _wire(c: dict, state: gr.State, cfg: AppConfig, models: ModelCache, assets_d
                            image_size=int(image_size) if image_size else None, adapters=3 if three else 1)
 
     model_inputs = [c["model"], c["device"], c["untrained"], c["mode"], c["image_size"], c["adapters"]]
-    run = functools.partial(_run, comps=c)
-    stream = functools.partial(_stream, comps=c)
+    device = DeviceCalls.make()  # decided now: spaces.GPU on ZeroGPU (see gpu.py), the plain functions elsewhere
+    run = functools.partial(_run, comps=c, device=device)
+    stream = functools.partial(_stream, comps=c, device=device)
 
-    @gpu
     def load_sample(app, name, *m):
         return run(app, h.open_sample, name, choice(*m), cfg, models, assets_dir)
 
-    @gpu
     def load_upload(app, upload, stride, truncate, *m):
         return run(app, h.open_upload, upload, upload or "", choice(*m), cfg, models, stride, truncate)
 
-    @gpu
     def restart(app, *m):
         return run(app, h.restart, choice(*m), cfg, models)
 
@@ -291,11 +290,9 @@ def _wire(c: dict, state: gr.State, cfg: AppConfig, models: ModelCache, assets_d
     c["untrained"].input(lambda u: gr.update(choices=h.mode_choices(u), value=h.default_mode(u)),
                          c["untrained"], c["mode"])
 
-    @gpu
     def on_click(app, evt: gr.SelectData):
         return run(app, h.click, *evt.index[:2])
 
-    @gpu
     def click_at(app, x, y):  # the same click for API clients (the load test): x, y in the picture shown
         return run(app, h.click, float(x), float(y))
 
@@ -318,29 +315,23 @@ def _wire(c: dict, state: gr.State, cfg: AppConfig, models: ModelCache, assets_d
     c["undo"].click(lambda app: run(app, h.undo), state, outs, **heavy)
     c["clear"].click(lambda app: run(app, h.clear_frame), state, outs, **heavy)
 
-    @gpu
     def propagate(app, progress=gr.Progress()):
-        yield from stream(app, h.propagate, progress=_progress(progress))
+        yield from stream(app, h.propagate, progress=ReportProgress(progress))
 
-    @gpu
     def propagate_here(app, progress=gr.Progress()):
-        yield from stream(app, h.propagate, from_current=True, progress=_progress(progress))
+        yield from stream(app, h.propagate, from_current=True, progress=ReportProgress(progress))
 
-    @gpu
     def correct(app, progress=gr.Progress()):
-        yield from stream(app, h.correct_and_continue, progress=_progress(progress))
+        yield from stream(app, h.correct_and_continue, progress=ReportProgress(progress))
 
-    @gpu(duration=120)
     def simulate(app, progress=gr.Progress()):
-        return run(app, h.simulate, cfg, progress=_progress(progress))
+        return run(app, h.simulate, cfg, progress=ReportProgress(progress))
 
-    @gpu
     def accept(app, adapter=None):
         return run(app, h.accept, adapter)
 
-    @gpu
     def import_history(app, path, progress=gr.Progress()):
-        return run(app, h.import_history, path, progress=_progress(progress))
+        return run(app, h.import_history, path, progress=ReportProgress(progress))
 
     jobs = [c["propagate"].click(propagate, state, outs, api_name="propagate", **heavy),
             c["propagate_here"].click(propagate_here, state, outs, **heavy),
@@ -361,37 +352,89 @@ def _wire(c: dict, state: gr.State, cfg: AppConfig, models: ModelCache, assets_d
     c["timer"].tick(lambda app: run(app, h.step, 1, quiet=True), state, outs, **heavy)
 
 
-def _progress(progress: gr.Progress) -> Callable[[float, str], None]:
-    return lambda fraction, desc: progress(fraction, desc=desc)
+class ReportProgress:
+    """A handler's progress callback (fraction, text) onto Gradio's progress bar. A class, not a
+    lambda, so that it pickles: on ZeroGPU it travels to the worker with the handler's arguments."""
+
+    def __init__(self, progress: gr.Progress):
+        self.progress = progress
+
+    def __call__(self, fraction: float, desc: str) -> None:
+        self.progress(fraction, desc=desc)
 
 
-def _run(app: AppSession, fn: Callable, *args, comps: dict, quiet: bool = False, **kwargs) -> dict:
+# ---------------------------------------------------------------- the model's side of an event
+# Everything below `_run`/`_stream` is what runs the model: on a ZeroGPU Space it runs in spaces'
+# forked GPU worker, which gets (session, handler, arguments) pickled and sends its result back
+# pickled. So it hands the session back with the view (the worker changed a copy), and it turns
+# a failure into a message there (an exception type may not survive the trip back).
+def _call(app: AppSession, fn: Callable, args: tuple, kwargs: dict):
+    try:
+        return app, fn(app, *args, **kwargs), None
+    except Exception as err:  # noqa: BLE001 - every failure becomes a message, never a traceback
+        return app, None, _message(err)
+
+
+def _steps(app: AppSession, fn: Callable, args: tuple, kwargs: dict):
+    gen = fn(app, *args, **kwargs)
+    while True:
+        try:
+            view = next(gen)
+        except StopIteration:
+            return
+        except Exception as err:  # noqa: BLE001
+            yield app, None, _message(err)
+            return
+        yield app, view, None
+
+
+LONG_HANDLERS = {"simulate", "import_history"}  # two runs of a whole video: they may hold the GPU longer
+
+
+def _gpu_seconds(app, fn: Callable, args, kwargs) -> int:
+    """The GPU time ZeroGPU reserves for one call (spaces asks before running it)."""
+    return 2 * DEFAULT_DURATION_S if fn.__name__ in LONG_HANDLERS else DEFAULT_DURATION_S
+
+
+@dataclasses.dataclass
+class DeviceCalls:
+    call: Callable   # _call, or spaces.GPU(_call) on ZeroGPU
+    steps: Callable  # _steps, likewise
+
+    @staticmethod
+    def make() -> "DeviceCalls":
+        return DeviceCalls(gpu(_call, duration=_gpu_seconds), gpu(_steps, duration=_gpu_seconds))
+
+
+IN_PROCESS = DeviceCalls(_call, _steps)  # what `make()` gives anywhere but ZeroGPU
+
+
+def _run(app: AppSession, fn: Callable, *args, comps: dict, device: DeviceCalls = IN_PROCESS,
+         quiet: bool = False, **kwargs) -> dict:
     """Call one handler under the tab's lock; map its view onto components; errors -> messages."""
     if quiet and app.lit is None:  # e.g. the play timer before any video: nothing to say
         return {}
     with app.lock:
-        try:
-            view = fn(app, *args, **kwargs)
-        except Exception as err:  # noqa: BLE001 - every failure becomes a message, never a traceback
-            _warn(err)
-            return {}  # nothing changes: the page keeps what it showed (no "Error" on every component)
+        changed, view, failure = device.call(app, fn, args, kwargs)
+        app.adopt(changed)
+    if failure is not None:
+        gr.Warning(failure.message, title=failure.title)
+        return {}  # nothing changes: the page keeps what it showed (no "Error" on every component)
     return _updates(app, view, comps)
 
 
-def _stream(app: AppSession, fn: Callable, *args, comps: dict, **kwargs):
+def _stream(app: AppSession, fn: Callable, *args, comps: dict, device: DeviceCalls = IN_PROCESS, **kwargs):
     """As `_run`, for generator handlers: the lock is held per step, so Stop and scrubbing get a turn."""
-    gen = fn(app, *args, **kwargs)
+    steps = device.steps(app, fn, args, kwargs)
     while True:
-        failed = None
         with app.lock:  # never yield while holding it: the next step may run on another thread
             try:
-                view = next(gen)
+                changed, view, failure = next(steps)
             except StopIteration:
                 return
-            except Exception as err:  # noqa: BLE001
-                failed = err
-        if failed is not None:
-            _warn(failed)
+            app.adopt(changed)
+        if failure is not None:
+            gr.Warning(failure.message, title=failure.title)
             yield _updates(app, {}, comps)  # the frames done so far stay; the rest of the page too
             return
         yield _updates(app, view, comps)
@@ -404,15 +447,10 @@ def _updates(app: AppSession, view: dict, comps: dict) -> dict:
     return out
 
 
-def _warn(err: Exception) -> None:
-    """Show a failure as a warning toast; the page stays as it was (issue 14: no error badges)."""
-    message = _message(err)
+def _message(err: Exception) -> gr.Error:
+    """How a failure is shown: a warning toast, the page stays as it was (issue 14: no error badges)."""
     if not isinstance(err, USER_ERRORS):
         logging.getLogger(__name__).error("handler failed", exc_info=err)
-    gr.Warning(message.message, title=message.title)
-
-
-def _message(err: Exception) -> gr.Error:
     if isinstance(err, USER_ERRORS):
         text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         return gr.Error(str(text), title="Cannot do that", print_exception=False)

@@ -4,14 +4,20 @@ A tab's video, clicks, LIT session, adapters and temp folder live in its `AppSes
 by a `gr.State`; Gradio calls `AppSession.close` when the tab is closed or the state expires,
 and that removes the temp folder. Models are read-only during a session (LIT trains copies
 of the decoder, never the shared one), so one loaded predictor can serve every tab.
+
+Sessions pickle. On a ZeroGPU Space every model call runs in a forked worker process that gets
+the session pickled and hands it back the same way (see gpu.py), so a session names its model
+(`shared_model`) instead of carrying a copy of the weights, and its lock travels as a new one.
 """
 from __future__ import annotations
 
 import shutil
 import tempfile
 import threading
+import uuid
+import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Optional
 
@@ -46,25 +52,67 @@ class SessionLock:
     def __deepcopy__(self, memo) -> "SessionLock":
         return SessionLock()  # a copy of a session never shares its lock
 
+    def __reduce__(self):
+        return SessionLock, ()  # pickled (ZeroGPU's worker): a new, unlocked lock on the other side
+
+
+# Every model a ModelCache loaded, by key, in this process. A pickled predictor is only its key
+# (LitVideoPredictor.__reduce_ex__), so a session crosses to ZeroGPU's worker without its weights
+# and finds the worker's own copy (the worker is forked from this process, so it has them).
+_SHARED: "weakref.WeakValueDictionary[tuple, LitVideoPredictor]" = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_model(key: tuple) -> LitVideoPredictor:
+    """This process's model for `key` = (name, image_size, device, pretrained); loaded here if absent
+    (a session handed back from a worker that loaded a model this process never had)."""
+    with _SHARED_LOCK:
+        model = _SHARED.get(key)
+        if model is None:
+            model = _SHARED[key] = _load(key)
+        return model
+
+
+def _load(key: tuple) -> LitVideoPredictor:
+    name, image_size, device, pretrained = key
+    # A fixed seed makes the untrained tour the same model on every run (and in tests, and in
+    # every process); fork_rng keeps the seed from leaking into anyone else's randomness.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        # raises WeightsUnavailableError with the next step when weights cannot be had
+        model = load_sam2(name, device=device, image_size=image_size, pretrained=pretrained)
+    model.shared_as = (shared_model, (key,))
+    return model
+
+
+# Model caches by token, so a pickled cache (a handler's argument on ZeroGPU) is the same cache
+# in the forked worker and a new empty one in any other process.
+_CACHES: "weakref.WeakValueDictionary[str, ModelCache]" = weakref.WeakValueDictionary()
+
+
+def _cache_named(token: str, capacity: int) -> "ModelCache":
+    cache = _CACHES.get(token)
+    return cache if cache is not None else ModelCache(capacity, token=token)
+
 
 class ModelCache:
     """Loaded predictors keyed by (name, image_size, device, pretrained); at most `capacity` kept."""
 
-    def __init__(self, capacity: int = 2):
+    def __init__(self, capacity: int = 2, token: Optional[str] = None):
         self.capacity = capacity
         self._models: "OrderedDict[tuple, LitVideoPredictor]" = OrderedDict()
         self._lock = threading.Lock()  # two tabs asking for the same model load it once
+        self.token = token or uuid.uuid4().hex
+        _CACHES[self.token] = self
+
+    def __reduce__(self):
+        return _cache_named, (self.token, self.capacity)
 
     def get(self, name: str, image_size: int, device: Optional[str], pretrained: bool) -> LitVideoPredictor:
         key = (name, int(image_size), str(pick_device(device)), bool(pretrained))
         with self._lock:
             if key not in self._models:
-                # A fixed seed makes the untrained tour the same model on every run (and in tests);
-                # fork_rng keeps the seed from leaking into anyone else's randomness.
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(0)
-                    # raises WeightsUnavailableError with the next step when weights cannot be had
-                    self._models[key] = load_sam2(name, device=key[2], image_size=key[1], pretrained=key[3])
+                self._models[key] = shared_model(key)
                 while len(self._models) > self.capacity:
                     self._models.popitem(last=False)  # the oldest model goes; running sessions keep a reference
             self._models.move_to_end(key)
@@ -106,6 +154,15 @@ class AppSession:
         if self.lit is not None or self.workdir is not None:
             raise TypeError("a tab's running session is never copied; it belongs to that tab")
         return AppSession(self.root)
+
+    def adopt(self, other: "AppSession") -> None:
+        """Take over `other`'s contents, keeping this tab's lock: how a session changed in ZeroGPU's
+        worker (a pickled copy) comes back to the tab. Adopting itself changes nothing."""
+        if other is self:
+            return
+        for f in fields(self):
+            if f.name != "lock":
+                setattr(self, f.name, getattr(other, f.name))
 
     def folder(self) -> Path:
         """This tab's private temp folder (created on first use)."""
