@@ -135,3 +135,13 @@ def test_the_whole_workflow_runs_in_zerogpus_forked_workers(zero_gpu):
     assert remote.export["events"] == alone.export["events"]
     assert remote.export["masks"] == alone.export["masks"]
     assert [e["kind"] for e in remote.export["events"]].count("accepted") == 1
+
+
+def test_off_zerogpu_the_model_side_runs_in_the_servers_process_and_long_jobs_reserve_more(monkeypatch):
+    from litdemo.app import layout
+
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    assert layout.DeviceCalls.make() == layout.IN_PROCESS  # the plain functions: nothing forks, nothing pickles
+    seconds = {fn.__name__: layout._gpu_seconds(None, fn, (), {}) for fn in (h.simulate, h.import_history,
+                                                                             h.propagate, h.click)}
+    assert seconds == {"simulate": 120, "import_history": 120, "propagate": 60, "click": 60}
