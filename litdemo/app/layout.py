@@ -364,10 +364,10 @@ class ReportProgress:
 
 
 # ---------------------------------------------------------------- the model's side of an event
-# Everything below `_run`/`_stream` is what runs the model: on a ZeroGPU Space it runs in spaces'
-# forked GPU worker, which gets (session, handler, arguments) pickled and sends its result back
-# pickled. So it hands the session back with the view (the worker changed a copy), and it turns
-# a failure into a message there (an exception type may not survive the trip back).
+# `_call` and `_steps` are the part of an event that runs the model. On a ZeroGPU Space they run
+# in spaces' forked GPU worker, which gets (session, handler, arguments) pickled and sends the
+# result back pickled. So they hand the session back with the view (the worker changed a copy), and
+# turn a failure into a message there (an exception type may not survive the trip back).
 def _call(app: AppSession, fn: Callable, args: tuple, kwargs: dict):
     try:
         return app, fn(app, *args, **kwargs), None
