@@ -63,7 +63,7 @@ MICRO_LABEL = "micro: trained on litdemo's synthetic videos, not SAM2.1"
 MICRO_TAG = "[micro: synthetic-trained, not SAM2.1]"
 UNTRAINED_TAG = "[untrained model]"
 # The shipped micro checkpoint's sha256; `litdemo train-micro` prints the hash of what it writes.
-MICRO_SHA256 = "ce6b75282b596afa25c662c3ab56ec387bca1c426e441b48febb9634a96b020c"
+MICRO_SHA256 = "c23e5ce8326cebf4253047d4a205edf59d7173939a6492738ac1056899b9ee19"
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
