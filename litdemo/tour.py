@@ -26,7 +26,7 @@ OFFLINE_MODEL = "micro"           # shipped inside litdemo: the only trained mod
 # appearance change (TOUR_EVENTS[i % 3] == "appearance", i = 2, 5, 8, ...): the object's colours and
 # pattern switch mid-video while SAM2's memory still holds the old look, a repeated error that
 # corrections on this one video can teach. It is the app's first tour sample (app/samples.py): of the
-# 84 tour videos scored on the shipped micro, the one where LIT-LoRA with the paper's defaults saves
+# 444 tour videos scored on the shipped micro, the one where LIT-LoRA with the paper's defaults saves
 # the most corrections (tour-35, a crescent whose orange checks turn to teal stripes on frame 9:
 # SAM2 alone 7, LIT-LoRA 2 on all 32 frames). A video where LIT saves nothing would show no LIT at all.
 OFFLINE_SPLIT, OFFLINE_INDEX = "tour", 35
