@@ -4,9 +4,10 @@ import os
 import pytest
 import torch
 
+from litdemo.app.samples import TOUR
 from litdemo.datasets.procedural import TOUR_EVENTS
 from litdemo.models import MICRO_LABEL, PACKAGE_DIR, WeightsUnavailableError, model_spec
-from litdemo.tour import OFFLINE_INDEX, Tour, setup, tour_video
+from litdemo.tour import OFFLINE_INDEX, OFFLINE_SPLIT, Tour, setup, tour_video
 
 
 @pytest.fixture
@@ -26,6 +27,7 @@ def test_offline_tour_is_the_shipped_micro_model_with_lit_lora_on_a_tour_video(m
     shipped = torch.load(PACKAGE_DIR / model_spec("micro").filename, map_location="cpu", weights_only=True)["model"]
     assert all(torch.equal(v, shipped[k]) for k, v in p.state_dict().items())  # the shipped weights, not random
     assert tour.sample.name == "tour-35" and OFFLINE_INDEX == 35 and TOUR_EVENTS[OFFLINE_INDEX % 3] == "appearance"
+    assert (OFFLINE_SPLIT, OFFLINE_INDEX) == (TOUR[0].split, TOUR[0].index)  # the app's first tour sample
     assert (tour.sample.num_frames, tour.sample.height, tour.sample.width) == (6, 128, 128)
     assert tour.obj_id == 1 and len(tour.sample.gt[tour.obj_id]) == 6
     assert tour.label == MICRO_LABEL == "micro: trained on litdemo's synthetic videos, not SAM2.1"

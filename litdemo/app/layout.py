@@ -388,12 +388,12 @@ def _steps(app: AppSession, fn: Callable, args: tuple, kwargs: dict):
         yield app, view, None
 
 
-LONG_HANDLERS = {"simulate", "import_history"}  # two runs of a whole video: they may hold the GPU longer
+LONG_HANDLERS = {h.simulate, h.import_history}  # two runs of a whole video: they may hold the GPU longer
 
 
 def _gpu_seconds(app, fn: Callable, args, kwargs) -> int:
     """The GPU time ZeroGPU reserves for one call (spaces asks before running it)."""
-    return 2 * DEFAULT_DURATION_S if fn.__name__ in LONG_HANDLERS else DEFAULT_DURATION_S
+    return 2 * DEFAULT_DURATION_S if fn in LONG_HANDLERS else DEFAULT_DURATION_S
 
 
 @dataclasses.dataclass
