@@ -26,20 +26,26 @@ def main() -> None:
     ap.add_argument("--first", type=int, default=0)
     ap.add_argument("--count", type=int, default=9)
     ap.add_argument("--checkpoint", default=None, help="a micro checkpoint other than the shipped one")
+    ap.add_argument("--event", default=None, help="only videos of this tour event (e.g. occlusion); "
+                    "--count still counts every index in the range")
     args = ap.parse_args()
     if not 1 <= args.count <= 60:
         raise SystemExit("--count must be between 1 and 60 (each video takes ~10-60 s on a CPU).")
     predictor = load_sam2("micro", checkpoint=args.checkpoint, device="cpu")
     print(f"{'video':>8} {'event':>10} {'sam2':>5} {'lit-lora':>8} {'accepted':>8} {'seconds':>7}")
+    events = {"hard": HARD_EVENTS, "tour": TOUR_EVENTS}.get(args.split, ("occluder",))
+    if args.event is not None and args.event not in events:
+        raise SystemExit(f"--event must be one of {', '.join(events)} for --split {args.split}.")
     for index in range(args.first, args.first + args.count):
+        event = events[index % len(events)]
+        if args.event is not None and event != args.event:
+            continue
         sample = make_procedural_video(args.split, index)
         tic, counts = time.perf_counter(), {}
         for method in ("sam2", "lit-lora"):
             run = run_simulated_user(predictor, sample, 1, method, protocol=ProtocolConfig(),
                                      lit_config=method_config(method))
             counts[method] = run
-        events = {"hard": HARD_EVENTS, "tour": TOUR_EVENTS}.get(args.split, ("occluder",))
-        event = events[index % len(events)]
         print(f"{sample.name:>8} {event:>10} {counts['sam2'].corrections:>5} {counts['lit-lora'].corrections:>8} "
               f"{counts['lit-lora'].accepted:>8} {time.perf_counter() - tic:>7.1f}", flush=True)
 

@@ -12,14 +12,7 @@ from litdemo.app.samples import TOUR
 from litdemo.app.state import AppSession, ModelChoice
 
 
-# Tour samples where the promise does not hold today: on the shipped micro, paper-default LIT-LoRA saved no
-# correction on any of the 148 occlusion videos scored (tour-0 .. tour-443; docs/micro.md). strict: a model that
-# fixes it makes this fail here until updated.
-MISSES = {"tour-136"}
-CASES = [pytest.param(s, id=f"{s.split}-{s.index}",
-                      marks=[pytest.mark.xfail(strict=True, reason="LIT-LoRA does not beat SAM2 here yet (docs/micro.md)")]
-                      if f"{s.split}-{s.index}" in MISSES else [])
-         for s in TOUR]
+CASES = [pytest.param(s, id=f"{s.split}-{s.index}") for s in TOUR]
 
 
 @pytest.mark.parametrize("sample", CASES)

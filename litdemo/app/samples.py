@@ -35,22 +35,22 @@ class TourSample:
         return make_procedural_video(self.split, self.index)  # 32 frames of 128x128, micro's own size
 
 
-# Picked with `python benchmarks/select_tour_samples.py --split tour --first F --count 60` over tour-0 ..
-# tour-443 on the shipped micro checkpoint (sha256 c23e5ce8...): per event, the video where LIT-LoRA
-# saves the most corrections, ties broken by SAM2 alone's count. Measured there (corrections, SAM2
-# alone vs LIT-LoRA with the paper's defaults): appearance tour-35 7 vs 2 (+1 accepted; 7 of 148
-# appearance videos saved any); look-alike tour-285 9 vs 7 (+2 accepted; 3 of 148 saved any); occlusion
-# tour-136 21 vs 21 (none of 148 occlusion videos saved one: most need no correction, and where SAM2
-# loses the object behind the occluder the adapter does not bring it back). The appearance change
-# comes first: it shows LIT at work most clearly. tests/test_app_tour.py asserts the promise on each;
-# the occlusion video is a strict xfail (docs/micro.md says why).
+# Picked with `python benchmarks/select_tour_samples.py --split tour --first F --count 60` on the shipped micro
+# checkpoint (sha256 c23e5ce8...): per event, the video where LIT-LoRA saves the most corrections, ties broken by
+# SAM2 alone's count. Appearance and look-alike over tour-0 .. tour-443 (148 videos each); occlusion over tour-0 ..
+# tour-1343 (448 videos, `--event occlusion`: none of the first 148 saved a correction, so we looked further).
+# Measured there (corrections, SAM2 alone vs LIT-LoRA with the paper's defaults): appearance tour-35 7 vs 2 (+1
+# accepted; 7 of 148 appearance videos saved any); look-alike tour-285 9 vs 7 (+2 accepted; 3 of 148 saved any);
+# occlusion tour-913 8 vs 5 (+3 accepted; 6 of 448 saved any: most need no correction, and where micro loses the
+# object behind the occluder the adapter rarely brings it back). The appearance change comes first: it shows LIT
+# at work most clearly. tests/test_app_tour.py asserts the promise on each.
 TOUR = (
     TourSample("tour: the object changes its colours and pattern (appearance change)", "tour", 35,
                "SAM2's memory holds the old look after the change; the corrections show the adapter the new one."),
     TourSample("tour: a hue-shifted look-alike crosses the object's path", "tour", 285,
                "SAM2 alone drifts to the look-alike after they cross; watch whether the corrections teach the adapter the object's hue."),
-    TourSample("tour: something passes in front of the object (occlusion)", "tour", 136,
-               "after the occluder SAM2 alone loses the object again and again; here the adapter does not help (on micro)."),
+    TourSample("tour: something passes in front of the object (occlusion)", "tour", 913,
+               "while the occluder covers part of it SAM2 alone keeps losing the visible part; after four corrections the adapter's suggestions are accepted as they are."),
 )
 
 
