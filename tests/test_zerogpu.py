@@ -11,6 +11,7 @@ import io
 import os
 import pickle
 import sys
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,6 +21,7 @@ import torch
 
 from conftest import centre, running_app
 from litdemo.app import AppConfig
+from litdemo.app import gpu_transfer
 from litdemo.app import handlers as h
 from litdemo.app.layout import DeviceCalls
 from litdemo.app.samples import TOUR
@@ -39,7 +41,10 @@ class ZeroGPU:
         self.monkeypatch = monkeypatch
         self.workers = []  # the processes spaces forked
 
-    def switch_on(self) -> None:
+    def switch_on(self, every_tensor_on_gpu: bool = False) -> None:
+        """`every_tensor_on_gpu`: in the forked workers, every tensor and random generator counts as a
+        GPU one (there is no GPU here), so each one the session holds crosses the boundary the way a
+        CUDA tensor does on a Space (gpu_transfer.py), and the server refuses any that does not."""
         from spaces.config import Config
         from spaces.zero import client, wrappers
         from spaces.zero import torch as zero_torch
@@ -62,6 +67,20 @@ class ZeroGPU:
             workers.append(worker.process)
 
         patch(wrappers.Worker, "__init__", counted)
+        # what install() registers stays with this test (ForkingPickler's table is process-wide)
+        patch(ForkingPickler, "_extra_reducers", dict(ForkingPickler._extra_reducers))
+        if every_tensor_on_gpu:
+            server = os.getpid()
+            patch(gpu_transfer, "on_accelerator", lambda tensor: os.getpid() != server)
+            patch(gpu_transfer, "generator_on_accelerator", lambda generator: os.getpid() != server)
+            self.arrived = []  # the sessions as they came back from a worker, before the tab adopts them
+            adopt = AppSession.adopt
+
+            def recorded(app, other):
+                self.arrived.append(other)
+                adopt(app, other)
+
+            patch(AppSession, "adopt", recorded)
 
 
 @pytest.fixture
@@ -86,6 +105,26 @@ def pickled_tensors_of(model, obj) -> tuple[bytes, int]:
     out = io.BytesIO()
     Spy(out).dump(obj)
     return out.getvalue(), len(found)
+
+
+def unparked(obj) -> tuple[int, int, int]:
+    """(tensors, of which not parked by gpu_transfer, raw random generators) that pickling `obj` meets."""
+    seen = {"tensors": 0, "unparked": 0, "generators": 0}
+
+    class Spy(pickle.Pickler):
+        def reducer_override(self, value):
+            if isinstance(value, torch.Tensor):
+                seen["tensors"] += 1
+                seen["unparked"] += gpu_transfer.HOME not in value.__dict__
+                return int, ()  # not looked into (a Parameter would show its .data, a second tensor)
+            elif isinstance(value, torch.Generator):
+                seen["generators"] += 1
+            elif isinstance(value, gpu_transfer.ParkedGenerator):
+                return int, ()  # its state is a CPU byte tensor by design: not looked into
+            return NotImplemented
+
+    Spy(io.BytesIO()).dump(obj)
+    return seen["tensors"], seen["unparked"], seen["generators"]
 
 
 def test_a_session_travels_pickled_without_its_models_weights(tmp_path):
@@ -135,6 +174,56 @@ def test_the_whole_workflow_runs_in_zerogpus_forked_workers(zero_gpu):
     assert remote.export["events"] == alone.export["events"]
     assert remote.export["masks"] == alone.export["masks"]
     assert [e["kind"] for e in remote.export["events"]].count("accepted") == 1
+
+
+def test_gpu_tensors_reach_the_server_on_its_cpu_and_go_back_to_their_device(monkeypatch):
+    """gpu_transfer's rule, in one process: 'worker' is when tensors count as GPU tensors."""
+    monkeypatch.setattr(ForkingPickler, "_extra_reducers", dict(ForkingPickler._extra_reducers))
+    gpu_transfer.install()
+    in_worker = [True]
+    monkeypatch.setattr(gpu_transfer, "on_accelerator", lambda tensor: in_worker[0])
+    monkeypatch.setattr(gpu_transfer, "generator_on_accelerator", lambda generator: in_worker[0])
+    weight, stats, generator = torch.nn.Parameter(torch.randn(3, 3)), torch.randn(4), torch.Generator().manual_seed(7)
+    sent = ForkingPickler.dumps({"weight": weight, "stats": stats, "generator": generator, "same": stats})
+
+    in_worker[0] = False  # the server
+    there = pickle.loads(sent)
+    assert isinstance(there["weight"], torch.nn.Parameter) and there["weight"].requires_grad
+    assert getattr(there["weight"], gpu_transfer.HOME) == "cpu" and getattr(there["stats"], gpu_transfer.HOME) == "cpu"
+    assert isinstance(there["generator"], gpu_transfer.ParkedGenerator)  # no generator is made on the server
+    assert there["same"] is there["stats"]  # one tensor stays one tensor
+    assert torch.equal(there["weight"], weight) and torch.equal(there["stats"], stats)
+    assert unparked(there) == (2, 0, 0)
+
+    back = pickle.loads(ForkingPickler.dumps(there))  # to the worker again
+    assert isinstance(back["weight"], torch.nn.Parameter) and back["weight"].requires_grad
+    assert gpu_transfer.HOME not in back["weight"].__dict__ and gpu_transfer.HOME not in back["stats"].__dict__
+    assert torch.equal(back["weight"], weight) and torch.equal(back["stats"], stats)
+    assert isinstance(back["generator"], torch.Generator)
+    assert torch.equal(torch.rand(5, generator=back["generator"]), torch.rand(5, generator=generator))  # same stream
+
+
+def test_sessions_holding_gpu_tensors_come_back_without_them_and_work_on(zero_gpu):
+    """On a Space the server must never open a CUDA tensor: here every tensor of the workers counts as one."""
+    script = Script(sample=2, correct_frame=8)
+    with running_app(CFG) as (_, url):  # the reference: every handler in the server's process
+        alone = Student(url, 0, script, call_timeout_s=300, think_s=0).run()
+    assert not alone.errors and alone.export is not None
+
+    zero_gpu.switch_on(every_tensor_on_gpu=True)
+    DeviceCalls.make()
+    with running_app(CFG) as (_, url):
+        remote = Student(url, 1, script, call_timeout_s=300, think_s=0).run()
+    assert not remote.errors, remote.errors
+    assert zero_gpu.workers and zero_gpu.arrived
+    after_correction = [s for s in zero_gpu.arrived if s.lit is not None and s.lit.learners]
+    assert after_correction  # sessions came back with a trained adapter in them
+    for session in zero_gpu.arrived:
+        tensors, raw, generators = unparked(session)
+        assert raw == 0 and generators == 0  # every tensor parked on the server's CPU, no generator made there
+    assert max(unparked(s)[0] for s in after_correction) > 100  # SAM2's memory and the adapter's weights among them
+    assert remote.export["events"] == alone.export["events"]  # and the session works on exactly as before
+    assert remote.export["masks"] == alone.export["masks"]
 
 
 def test_off_zerogpu_the_model_side_runs_in_the_servers_process_and_long_jobs_reserve_more(monkeypatch):

@@ -9,13 +9,16 @@ from here): it runs in a worker process forked from the server, which receives t
 sends the result (each yielded value, for a generator) back by pickling. So the app decorates only
 the model's side of an event (layout.py `_call` / `_steps`): it takes the tab's session as an
 argument and returns it, changed, with the view; sessions pickle without their model's weights
-(state.py). tests/test_zerogpu.py runs the app through spaces' own worker code with the GPU
-scheduler replaced by a stand-in.
+(state.py), and their GPU tensors travel on the CPU (gpu_transfer.py): the server process of a
+ZeroGPU Space must never start CUDA. tests/test_zerogpu.py runs the app through spaces' own worker
+code with the GPU scheduler replaced by a stand-in.
 """
 from __future__ import annotations
 
 import os
 from typing import Callable, Mapping, Optional, Union
+
+from . import gpu_transfer
 
 ZERO_GPU_ENV = "SPACES_ZERO_GPU"
 # Seconds of GPU a call may hold: ZeroGPU schedules by this (60 is the `spaces` default); a
@@ -40,6 +43,7 @@ def gpu(fn: Optional[Callable] = None, *, duration: Union[int, Callable[..., int
             import spaces
         except ImportError:  # ZeroGPU hardware without the package: run on what is there
             return f
+        gpu_transfer.install()  # the session comes back from the worker without CUDA tensors
         return spaces.GPU(f, duration=duration)
 
     return wrap(fn) if fn is not None else wrap

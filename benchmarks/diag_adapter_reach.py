@@ -1,0 +1,104 @@
+"""Which part of micro's mask decoder has to move for a correction to stick? A diagnostic, not a method.
+
+    python benchmarks/diag_adapter_reach.py                       # every variant, hard-20 .. hard-39, seed 0
+    python benchmarks/diag_adapter_reach.py --variants lora:qkv ft:transformer --videos 20 21
+
+LIT-LoRA with the paper's defaults barely fits the frame it trains on in micro's decoder (docs/micro.md).
+This runs the simulated user (interactive protocol, the paper's training schedule and learning rates) with
+the learned part moved around, everything else as LitConfig() has it:
+- `lora:<where>`: a rank-4 LoRA (alpha 4, dropout 0.1) on other layers than q/k/v;
+- `ft:<part>`: LIT-FT (the whole decoder copy trains) with only one part of it trainable.
+Per variant it prints corrections and accepted suggestions per video, and the median batch IoU of an
+update at step 0 and at its best step ("fit"). The defaults use held-out validation videos that the
+reported benchmark does not use (hard-20 .. hard-39), so nothing here is chosen on reported numbers.
+LitConfig's defaults are never changed by this: the variants are patched in for this process only.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import litdemo.adapters as adapters
+from litdemo.datasets.procedural import make_procedural_video
+from litdemo.methods import method_config
+from litdemo.models import load_sam2
+from litdemo.simulated_user import ProtocolConfig, run_simulated_user
+
+# Where a LoRA goes (peft target regex over the decoder's module names).
+LORA_TARGETS = {
+    "qkv": r"^transformer\..*\.(q_proj|k_proj|v_proj)$",                      # the paper's (LitConfig's default)
+    "qkv+out": r"^transformer\..*\.(q_proj|k_proj|v_proj|out_proj)$",
+    "mlp": r"^transformer\..*\.mlp\.layers\.\d$",                             # the two-way blocks' MLPs
+    "transformer": r"^transformer\..*\.(q_proj|k_proj|v_proj|out_proj|mlp\.layers\.\d)$",
+    "hypernet": r"^output_hypernetworks_mlps\..*\.layers\.\d$",                # token -> mask weights
+}
+# Which part of the decoder LIT-FT may train (parameter name prefixes).
+FT_PARTS = {
+    "all": ("",),                                                            # LIT-FT itself
+    "transformer": ("transformer.",),
+    "upscaling": ("output_upscaling.",),
+    "hypernet": ("output_hypernetworks_mlps.",),
+    "tokens": ("mask_tokens", "iou_token", "obj_score_token"),
+}
+VARIANTS = [f"lora:{k}" for k in LORA_TARGETS] + [f"ft:{k}" for k in FT_PARTS]
+
+
+def patch_variant(variant: str) -> str:
+    """Patch litdemo.adapters for `variant`; returns the method ("lit-lora" or "lit-ft") to run."""
+    kind, where = variant.split(":")
+    if kind == "lora":
+        make_config = adapters.lora_config
+
+        def lora_config(cfg):
+            config = make_config(cfg)
+            config.target_modules = LORA_TARGETS[where]
+            return config
+
+        adapters.lora_config = lora_config
+        return "lit-lora"
+    make_decoder = adapters.make_adapted_decoder
+
+    def make_adapted_decoder(base, cfg):
+        decoder = make_decoder(base, cfg)
+        for name, p in decoder.named_parameters():
+            p.requires_grad_(p.requires_grad and name.startswith(FT_PARTS[where]))
+        return decoder
+
+    adapters.make_adapted_decoder = make_adapted_decoder
+    return "lit-ft"
+
+
+def run_variant(variant: str, videos: list[int]) -> None:
+    saved = adapters.lora_config, adapters.make_adapted_decoder
+    method = patch_variant(variant)
+    try:
+        predictor = load_sam2("micro", device="cpu")
+        corrections = accepted = 0
+        fit_start, fit_best = [], []
+        for index in videos:
+            run = run_simulated_user(predictor, make_procedural_video("hard", index), 1, method,
+                                     protocol=ProtocolConfig(), lit_config=method_config(method))
+            corrections, accepted = corrections + run.corrections, accepted + run.accepted
+            for curve in run.train_curves:
+                fit_start.append(curve["iou"][0])
+                fit_best.append(max(curve["iou"]))
+        fit = (f"{statistics.median(fit_start):.3f} -> {statistics.median(fit_best):.3f}" if fit_start else "-")
+        print(f"{variant:>16} {corrections / len(videos):>11.2f} {accepted / len(videos):>9.2f} {fit:>15} "
+              f"{len(fit_start):>7}", flush=True)
+    finally:
+        adapters.lora_config, adapters.make_adapted_decoder = saved
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS)
+    ap.add_argument("--videos", nargs="+", type=int, default=list(range(20, 40)),
+                    help="hard-split indices (default 20..39: validation videos, not the reported 0..19)")
+    args = ap.parse_args()
+    print(f"{'variant':>16} {'corr/video':>11} {'acc/video':>9} {'fit (median)':>15} {'updates':>7}")
+    for variant in args.variants:
+        run_variant(variant, args.videos)
+
+
+if __name__ == "__main__":
+    main()
