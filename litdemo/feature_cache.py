@@ -86,6 +86,15 @@ class FeatureCache:
         """Cached frame indices, least recently used first."""
         return list(self._levels)
 
+    # A cache is not state: a pickled session (the app on ZeroGPU crosses to a GPU worker and back on
+    # every call) travels without it and refills it where it lands. Masks do not depend on it (above);
+    # what it saves is the encoder's time, while carrying it would cost 16 MB a frame at 1024 px, both
+    # ways, on every click (benchmarks/bench_zerogpu_transfer.py).
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.update(_levels=OrderedDict(), _pos_enc=None, nbytes=0)
+        return state
+
     def __contains__(self, frame_idx: int) -> bool:
         return frame_idx in self._levels
 

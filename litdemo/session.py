@@ -98,9 +98,11 @@ class LitSession:
     # ---------------------------------------------------------------- pickling (the app on ZeroGPU)
     # Learners keep the model's own mask decoder as the base of their next adapter. It belongs to
     # the model, which a shared predictor pickles by name (app/state.py), so it is left out here
-    # and re-attached on load instead of travelling as a copy of the weights.
+    # and re-attached on load instead of travelling as a copy of the weights. The image features
+    # SAM2 and litdemo cache are left behind too (feature_cache.py says why).
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
+        state["state"] = {**self.state, "cached_features": {}}
         own = self.predictor._modules["sam_mask_decoder"]
         state["learners"] = {obj_id: _without_base(learner, own) for obj_id, learner in self.learners.items()}
         return state

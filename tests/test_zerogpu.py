@@ -26,6 +26,7 @@ from litdemo.app import handlers as h
 from litdemo.app.layout import DeviceCalls
 from litdemo.app.samples import TOUR
 from litdemo.app.state import AppSession, ModelCache, ModelChoice
+from litdemo.predictor import FEATURE_CACHE_KEY
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from bench_app_load import Script, Student  # noqa: E402 - the load test's student: one scripted tab
@@ -149,6 +150,9 @@ def test_a_session_travels_pickled_without_its_models_weights(tmp_path):
     assert back.lit.learners[1].base_decoder is model.sam_mask_decoder  # re-attached, not a copy
     assert all(np.array_equal(back.lit.mask(t, 1), app.lit.mask(t, 1)) for t in range(app.video.num_frames))
     assert back.lit.history.to_dict() == app.lit.history.to_dict()
+    assert len(app.lit.features) == app.video.num_frames and app.lit.state["cached_features"]
+    assert len(back.lit.features) == 0 and back.lit.state["cached_features"] == {}  # caches stay behind
+    assert back.lit.features is back.lit.state[FEATURE_CACHE_KEY]  # one cache, as before the trip
     assert back.lock is not app.lock
     with back.lock:  # a working lock of its own
         pass
