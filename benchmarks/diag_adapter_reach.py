@@ -8,8 +8,11 @@ This runs the simulated user (interactive protocol, the paper's training schedul
 the learned part moved around, everything else as LitConfig() has it:
 - `lora:<where>`: a rank-4 LoRA (alpha 4, dropout 0.1) on other layers than q/k/v;
 - `ft:<part>`: LIT-FT (the whole decoder copy trains) with only one part of it trainable.
-Per variant it prints corrections and accepted suggestions per video, and the median batch IoU of an
-update at step 0 and at its best step ("fit"). The defaults use held-out validation videos that the
+Per variant it prints corrections and accepted suggestions per video, the median batch IoU of an
+update at step 0 and at its best step ("fit"), and how far the update moved the mask logits of the
+corrected frame: the median |logit| of its wrong pixels before the update (how confidently wrong the
+decoder was; the mask flips at 0), the median change of those logits, and the share of them it fixed.
+`--lr-scale 10` multiplies both learning rates (a diagnostic, as in bench_micro's lr-x10 part). The defaults use held-out validation videos that the
 reported benchmark does not use (hard-20 .. hard-39), so nothing here is chosen on reported numbers.
 LitConfig's defaults are never changed by this: the variants are patched in for this process only.
 """
@@ -18,7 +21,11 @@ from __future__ import annotations
 import argparse
 import statistics
 
+import torch
+
 import litdemo.adapters as adapters
+import litdemo.learner as learner_module
+from litdemo.decoder import run_decoder
 from litdemo.datasets.procedural import make_procedural_video
 from litdemo.methods import method_config
 from litdemo.models import load_sam2
@@ -68,25 +75,69 @@ def patch_variant(variant: str) -> str:
     return "lit-ft"
 
 
-def run_variant(variant: str, videos: list[int]) -> None:
+class LogitWatch:
+    """Patches ObjectLearner.learn to compare the corrected frame's mask logits before and after each update."""
+
+    def __init__(self):
+        self.confidence, self.moved, self.fixed = [], [], []
+        self._learn = learner_module.ObjectLearner.learn
+        watch = self
+
+        def learn(learner, sample, on_step=None):
+            before = watch._logits(learner, sample, None)
+            curve, index = watch._learn(learner, sample, on_step=on_step)
+            watch._record(before, watch._logits(learner, sample, index), sample.target)
+            return curve, index
+
+        learner_module.ObjectLearner.learn = learn
+
+    def restore(self) -> None:
+        learner_module.ObjectLearner.learn = self._learn
+
+    @staticmethod
+    @torch.no_grad()
+    def _logits(learner, sample, index):
+        # before an update: the adapter it will train, or (none yet) the model's own decoder, which a new adapter equals
+        trained = [a for a in learner.adapters if a.samples]
+        decoder = learner.adapters[index].decoder if index is not None else (
+            trained[-1].decoder if trained else learner.base_decoder)
+        return run_decoder(decoder, learner.prompt, sample.inputs.to(learner.prompt.image_pe.device))
+
+    def _record(self, before, after, target) -> None:
+        truth = target > 0.5
+        wrong = before.binary() != truth
+        if not wrong.any():
+            return
+        self.confidence.append(before.mask_logits[wrong].abs().median().item())
+        self.moved.append((after.mask_logits - before.mask_logits)[wrong].abs().median().item())
+        self.fixed.append((after.binary() == truth)[wrong].float().mean().item())
+
+
+def run_variant(variant: str, videos: list[int], lr_scale: float) -> None:
     saved = adapters.lora_config, adapters.make_adapted_decoder
     method = patch_variant(variant)
+    watch = LogitWatch()
     try:
         predictor = load_sam2("micro", device="cpu")
         corrections = accepted = 0
         fit_start, fit_best = [], []
+        base = method_config(method)
+        config = method_config(method, lr_first=base.lr_first * lr_scale, lr_later=base.lr_later * lr_scale)
         for index in videos:
             run = run_simulated_user(predictor, make_procedural_video("hard", index), 1, method,
-                                     protocol=ProtocolConfig(), lit_config=method_config(method))
+                                     protocol=ProtocolConfig(), lit_config=config)
             corrections, accepted = corrections + run.corrections, accepted + run.accepted
             for curve in run.train_curves:
                 fit_start.append(curve["iou"][0])
                 fit_best.append(max(curve["iou"]))
         fit = (f"{statistics.median(fit_start):.3f} -> {statistics.median(fit_best):.3f}" if fit_start else "-")
+        margins = (f"{statistics.median(watch.confidence):>9.2f} {statistics.median(watch.moved):>9.2f} "
+                   f"{statistics.mean(watch.fixed):>7.0%}" if watch.moved else f"{'-':>9} {'-':>9} {'-':>7}")
         print(f"{variant:>16} {corrections / len(videos):>11.2f} {accepted / len(videos):>9.2f} {fit:>15} "
-              f"{len(fit_start):>7}", flush=True)
+              f"{len(fit_start):>7} {margins}", flush=True)
     finally:
         adapters.lora_config, adapters.make_adapted_decoder = saved
+        watch.restore()
 
 
 def main() -> None:
@@ -94,10 +145,14 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS)
     ap.add_argument("--videos", nargs="+", type=int, default=list(range(20, 40)),
                     help="hard-split indices (default 20..39: validation videos, not the reported 0..19)")
+    ap.add_argument("--lr-scale", type=float, default=1.0, help="multiplies both learning rates (diagnostic)")
     args = ap.parse_args()
-    print(f"{'variant':>16} {'corr/video':>11} {'acc/video':>9} {'fit (median)':>15} {'updates':>7}")
+    if not args.lr_scale > 0:
+        raise SystemExit("--lr-scale must be > 0.")
+    print(f"{'variant':>16} {'corr/video':>11} {'acc/video':>9} {'fit (median)':>15} {'updates':>7} "
+          f"{'|wrong|':>9} {'moved':>9} {'fixed':>7}")
     for variant in args.variants:
-        run_variant(variant, args.videos)
+        run_variant(variant, args.videos, args.lr_scale)
 
 
 if __name__ == "__main__":
