@@ -12,7 +12,9 @@ Per variant it prints corrections and accepted suggestions per video, the median
 update at step 0 and at its best step ("fit"), and how far the update moved the mask logits of the
 corrected frame: the median |logit| of its wrong pixels before the update (how confidently wrong the
 decoder was; the mask flips at 0), the median change of those logits, and the share of them it fixed.
-`--lr-scale 10` multiplies both learning rates (a diagnostic, as in bench_micro's lr-x10 part). The defaults use held-out validation videos that the
+`--lr-scale 10` multiplies both learning rates (a diagnostic, as in bench_micro's lr-x10 part).
+`--moved-from-init` instead prints how far `litdemo train-micro` moved each group of the mask decoder's
+weights from their initialisation (cosine similarity with the seed-0 init the command starts from). The defaults use held-out validation videos that the
 reported benchmark does not use (hard-20 .. hard-39), so nothing here is chosen on reported numbers.
 LitConfig's defaults are never changed by this: the variants are patched in for this process only.
 """
@@ -47,11 +49,13 @@ FT_PARTS = {
     "hypernet": ("output_hypernetworks_mlps.",),
     "tokens": ("mask_tokens", "iou_token", "obj_score_token"),
 }
-VARIANTS = [f"lora:{k}" for k in LORA_TARGETS] + [f"ft:{k}" for k in FT_PARTS]
+VARIANTS = ["sam2"] + [f"lora:{k}" for k in LORA_TARGETS] + [f"ft:{k}" for k in FT_PARTS]  # sam2: the baseline
 
 
 def patch_variant(variant: str) -> str:
-    """Patch litdemo.adapters for `variant`; returns the method ("lit-lora" or "lit-ft") to run."""
+    """Patch litdemo.adapters for `variant`; returns the method ("sam2", "lit-lora" or "lit-ft") to run."""
+    if variant == "sam2":
+        return "sam2"
     kind, where = variant.split(":")
     if kind == "lora":
         make_config = adapters.lora_config
@@ -113,16 +117,17 @@ class LogitWatch:
         self.fixed.append((after.binary() == truth)[wrong].float().mean().item())
 
 
-def run_variant(variant: str, videos: list[int], lr_scale: float) -> None:
+def run_variant(variant: str, videos: list[int], lr_scale: float, checkpoint=None) -> None:
     saved = adapters.lora_config, adapters.make_adapted_decoder
     method = patch_variant(variant)
     watch = LogitWatch()
     try:
-        predictor = load_sam2("micro", device="cpu")
+        predictor = load_sam2("micro", checkpoint=checkpoint, device="cpu")
         corrections = accepted = 0
         fit_start, fit_best = [], []
         base = method_config(method)
-        config = method_config(method, lr_first=base.lr_first * lr_scale, lr_later=base.lr_later * lr_scale)
+        config = (base if method == "sam2" else
+                  method_config(method, lr_first=base.lr_first * lr_scale, lr_later=base.lr_later * lr_scale))
         for index in videos:
             run = run_simulated_user(predictor, make_procedural_video("hard", index), 1, method,
                                      protocol=ProtocolConfig(), lit_config=config)
@@ -140,19 +145,50 @@ def run_variant(variant: str, videos: list[int], lr_scale: float) -> None:
         watch.restore()
 
 
+WEIGHT_GROUPS = {  # mask-decoder weight matrices, grouped by role
+    "self-attention q/k/v": r"transformer\.layers\.\d\.self_attn\.[qkv]_proj\.weight",
+    "cross-attention q/k/v": r"transformer\.(layers\.\d\.cross_attn_\w+|final_attn_token_to_image)\.[qkv]_proj\.weight",
+    "attention outputs": r"transformer\..*out_proj\.weight",
+    "MLP first layers": r"transformer\.layers\.\d\.mlp\.layers\.0\.weight",
+    "MLP second layers": r"transformer\.layers\.\d\.mlp\.layers\.1\.weight",
+    "hypernetwork MLPs": r"output_hypernetworks_mlps\..*\.weight",
+}
+
+
+def moved_from_init(checkpoint=None) -> None:
+    import re
+
+    from litdemo.micro.train import MicroTrainConfig, build_training_model
+
+    cfg = MicroTrainConfig()
+    torch.manual_seed(cfg.seed)  # as `litdemo train-micro` does before building the model
+    init = build_training_model(torch.device("cpu"), cfg.point_prompts).sam_mask_decoder.state_dict()
+    trained = load_sam2("micro", checkpoint=checkpoint, device="cpu").sam_mask_decoder.state_dict()
+    print(f"{'weights':>22} {'cos(init, trained)':>19}  (1.00: never moved; 0: unrelated)")
+    for group, pattern in WEIGHT_GROUPS.items():
+        names = [n for n in trained if re.fullmatch(pattern, n)]
+        cos = [torch.nn.functional.cosine_similarity(init[n].flatten(), trained[n].flatten(), dim=0).item()
+               for n in names]
+        print(f"{group:>22} {min(cos):>8.2f} .. {max(cos):.2f}   ({len(cos)} matrices)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS)
     ap.add_argument("--videos", nargs="+", type=int, default=list(range(20, 40)),
                     help="hard-split indices (default 20..39: validation videos, not the reported 0..19)")
     ap.add_argument("--lr-scale", type=float, default=1.0, help="multiplies both learning rates (diagnostic)")
+    ap.add_argument("--checkpoint", default=None, help="a micro checkpoint other than the shipped one")
+    ap.add_argument("--moved-from-init", action="store_true", help="print how far training moved the decoder's weights")
     args = ap.parse_args()
+    if args.moved_from_init:
+        return moved_from_init(args.checkpoint)
     if not args.lr_scale > 0:
         raise SystemExit("--lr-scale must be > 0.")
     print(f"{'variant':>16} {'corr/video':>11} {'acc/video':>9} {'fit (median)':>15} {'updates':>7} "
           f"{'|wrong|':>9} {'moved':>9} {'fixed':>7}")
     for variant in args.variants:
-        run_variant(variant, args.videos, args.lr_scale)
+        run_variant(variant, args.videos, args.lr_scale, args.checkpoint)
 
 
 if __name__ == "__main__":
