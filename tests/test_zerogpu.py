@@ -45,7 +45,8 @@ class ZeroGPU:
     def switch_on(self, every_tensor_on_gpu: bool = False) -> None:
         """`every_tensor_on_gpu`: in the forked workers, every tensor and random generator counts as a
         GPU one (there is no GPU here), so each one the session holds crosses the boundary the way a
-        CUDA tensor does on a Space (gpu_transfer.py), and the server refuses any that does not."""
+        CUDA tensor does on a Space (gpu_transfer.py); the sessions that reach the server are recorded so
+        the test can check that none of their tensors arrived the way torch sends them."""
         from spaces.config import Config
         from spaces.zero import client, wrappers
         from spaces.zero import torch as zero_torch
@@ -108,9 +109,9 @@ def pickled_tensors_of(model, obj) -> tuple[bytes, int]:
     return out.getvalue(), len(found)
 
 
-def unparked(obj) -> tuple[int, int, int]:
-    """(tensors, of which not parked by gpu_transfer, raw random generators) that pickling `obj` meets."""
-    seen = {"tensors": 0, "unparked": 0, "generators": 0}
+def unparked(obj) -> tuple[int, int, int, int]:
+    """(tensors, of which not parked by gpu_transfer, raw random generators, parked ones) that pickling `obj` meets."""
+    seen = {"tensors": 0, "unparked": 0, "generators": 0, "parked generators": 0}
 
     class Spy(pickle.Pickler):
         def reducer_override(self, value):
@@ -121,11 +122,12 @@ def unparked(obj) -> tuple[int, int, int]:
             elif isinstance(value, torch.Generator):
                 seen["generators"] += 1
             elif isinstance(value, gpu_transfer.ParkedGenerator):
+                seen["parked generators"] += 1
                 return int, ()  # its state is a CPU byte tensor by design: not looked into
             return NotImplemented
 
     Spy(io.BytesIO()).dump(obj)
-    return seen["tensors"], seen["unparked"], seen["generators"]
+    return seen["tensors"], seen["unparked"], seen["generators"], seen["parked generators"]
 
 
 def test_a_session_travels_pickled_without_its_models_weights(tmp_path):
@@ -197,7 +199,7 @@ def test_gpu_tensors_reach_the_server_on_its_cpu_and_go_back_to_their_device(mon
     assert isinstance(there["generator"], gpu_transfer.ParkedGenerator)  # no generator is made on the server
     assert there["same"] is there["stats"]  # one tensor stays one tensor
     assert torch.equal(there["weight"], weight) and torch.equal(there["stats"], stats)
-    assert unparked(there) == (2, 0, 0)
+    assert unparked(there) == (2, 0, 0, 1)
 
     back = pickle.loads(ForkingPickler.dumps(there))  # to the worker again
     assert isinstance(back["weight"], torch.nn.Parameter) and back["weight"].requires_grad
@@ -223,9 +225,10 @@ def test_sessions_holding_gpu_tensors_come_back_without_them_and_work_on(zero_gp
     after_correction = [s for s in zero_gpu.arrived if s.lit is not None and s.lit.learners]
     assert after_correction  # sessions came back with a trained adapter in them
     for session in zero_gpu.arrived:
-        tensors, raw, generators = unparked(session)
+        tensors, raw, generators, _ = unparked(session)
         assert raw == 0 and generators == 0  # every tensor parked on the server's CPU, no generator made there
     assert max(unparked(s)[0] for s in after_correction) > 100  # SAM2's memory and the adapter's weights among them
+    assert max(unparked(s)[3] for s in after_correction) > 0  # the adapter's dropout generators, as their state
     assert remote.export["events"] == alone.export["events"]  # and the session works on exactly as before
     assert remote.export["masks"] == alone.export["masks"]
 
