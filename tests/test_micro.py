@@ -2,6 +2,7 @@
 
 Everything here runs offline on litdemo's own model and procedural videos.
 """
+import json
 import shutil
 
 import numpy as np
@@ -220,6 +221,21 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
     trainer.train_micro(tmp_path, _tiny_run(steps=2), device="cpu", progress=False)
     with pytest.raises(ValueError, match="other settings"):
         trainer.train_micro(tmp_path, _tiny_run(steps=2, lr=1e-4), device="cpu", progress=False)
+
+
+def test_a_finished_run_continues_with_a_tail_as_if_it_had_been_asked_for_from_the_start(tmp_path):
+    from litdemo.micro import train as trainer
+
+    trainer.train_micro(tmp_path / "short", _tiny_run(steps=3), device="cpu", progress=False)
+    grown = trainer.train_micro(tmp_path / "short", _tiny_run(steps=3, tail_steps=2), device="cpu", progress=False)
+    straight = trainer.train_micro(tmp_path / "long", _tiny_run(steps=3, tail_steps=2), device="cpu", progress=False)
+    a = torch.load(grown, weights_only=True)["model"]
+    b = torch.load(straight, weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert len(json.loads((tmp_path / "short" / "train_log.json").read_text())["loss"]) == 5
+    assert trainer.learning_rate(3, _tiny_run(steps=3, tail_steps=2)) == pytest.approx(_tiny_run().lr * 0.1)
+    with pytest.raises(ValueError, match="more than"):  # a tail cannot be taken back
+        trainer.train_micro(tmp_path / "short", _tiny_run(steps=3, tail_steps=1), device="cpu", progress=False)
 
 
 def test_the_training_command_line(tmp_path, capsys):

@@ -56,6 +56,14 @@ class MicroTrainConfig:
     max_objects: int = 2         # objects trained per clip (the first ones visible): bounds the step's cost
     save_every: int = 50         # checkpoint (resumable state) every N steps
     seed: int = 0
+    # Steps at the final learning rate (lr / 10) after the cosine, litdemo's choice (0: the shipped run).
+    # The first `steps` of a run do not depend on it, so a finished run's folder can be given a tail later
+    # and continues exactly as a run with that tail from scratch would.
+    tail_steps: int = 0
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps + self.tail_steps
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "num_frames", "save_every"):
@@ -63,6 +71,8 @@ class MicroTrainConfig:
                 raise ValueError(f"{name} must be >= 1 (got {getattr(self, name)}).")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number (got {self.lr}).")
+        if self.tail_steps < 0:
+            raise ValueError(f"tail_steps must be >= 0 (got {self.tail_steps}).")
         if not 0 <= self.seed < 100:
             raise ValueError(f"seed must be in 0..99 (got {self.seed}): each seed owns a range of clip indices.")
 
@@ -132,6 +142,8 @@ def build_loss():
 
 
 def learning_rate(step: int, cfg: MicroTrainConfig) -> float:
+    if step >= cfg.steps:  # the tail
+        return cfg.lr * 0.1
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     progress = (step - cfg.warmup) / max(cfg.steps - cfg.warmup, 1)
@@ -159,7 +171,8 @@ def train_micro(out: str | Path, cfg: Optional[MicroTrainConfig] = None, device=
            "threads": torch.get_num_threads(), "loss": [], "seconds": 0.0}
     start = _resume(out, cfg, model, optimizer, log)
 
-    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train micro SAM2", disable=not progress)
+    bar = tqdm(range(start, cfg.total_steps), initial=start, total=cfg.total_steps, desc="train micro SAM2",
+               disable=not progress)
     clock = time.perf_counter()
     for step in bar:
         for group in optimizer.param_groups:
@@ -172,7 +185,7 @@ def train_micro(out: str | Path, cfg: Optional[MicroTrainConfig] = None, device=
         optimizer.step()
         log["loss"].append(round(losses["core_loss"].item(), 4))
         bar.set_postfix(loss=f"{np.mean(log['loss'][-50:]):.3f}")
-        if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
+        if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.total_steps:
             log["seconds"] += time.perf_counter() - clock
             clock = time.perf_counter()
             _save_state(out, step + 1, model, optimizer, log)
@@ -202,9 +215,13 @@ def _resume(out: Path, cfg: MicroTrainConfig, model, optimizer, log: dict) -> in
         return 0
     state = torch.load(path, map_location="cpu", weights_only=True)
     saved = json.loads(state["log"])
-    if saved["config"] != asdict(cfg):
+    mine = asdict(cfg)
+    if {**saved["config"], "tail_steps": cfg.tail_steps} != mine:  # only the tail may differ (see tail_steps)
         raise ValueError(f"{path} was written with other settings ({saved['config']}); use another --out "
                          f"folder, or the same settings to resume.")
+    if int(state["steps_done"]) > cfg.total_steps:
+        raise ValueError(f"{path} has done {state['steps_done']} steps, more than the {cfg.total_steps} asked for; "
+                         f"use another --out folder, or a longer --tail-steps.")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])
