@@ -28,11 +28,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's litdemo
-from litdemo.app import AppConfig, gpu_transfer  # noqa: E402
+from litdemo.app import AppConfig, gpu_transfer, render  # noqa: E402
 from litdemo.app import handlers as h  # noqa: E402
 from litdemo.app.samples import TOUR  # noqa: E402
 from litdemo.app.state import AppSession, ModelCache, ModelChoice  # noqa: E402
 from litdemo.video_io import load_video  # noqa: E402
+from bench_app_load import display_centre  # noqa: E402 - where a student clicks on the enlarged picture
 
 SETUPS = {  # name: (model, image size, untrained)
     "micro": ("micro", 128, False),
@@ -67,17 +68,14 @@ def worked_session(setup: str, frames: int, root: Path) -> AppSession:
     app = AppSession(root)
     h.start(app, video, None, choice, cfg, ModelCache())
     gt = sample.gt[1]
-    h.click(app, *_centre(gt[0]))
+    h.click(app, *display_centre(gt[0], render))
     list(h.propagate(app, stream_every_s=0))
     h.goto(app, frames // 2)
-    h.click(app, *_centre(gt[frames // 2]))
+    h.click(app, *display_centre(gt[frames // 2], render))
     list(h.correct_and_continue(app))
+    if not app.lit.learners:
+        raise SystemExit(f"{setup}: the correction did not reach a learner; the measurement would miss the adapter.")
     return app
-
-
-def _centre(mask) -> tuple[float, float]:
-    ys, xs = mask.nonzero()
-    return float(xs.mean()), float(ys.mean())
 
 
 def round_trip(app: AppSession, repeats: int) -> dict:
