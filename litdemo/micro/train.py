@@ -35,6 +35,7 @@ STATE_NAME = "train_state.pt"
 SEEDS_PER_RUN = 10**7  # clip indices of one seed's run; seed s uses [s * 10**7, (s + 1) * 10**7)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # SAM2's input normalisation (the video predictor uses the same)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+FINAL_LR_FRACTION = 0.1  # the cosine ends at lr * this, and the tail (tail_steps) stays there
 
 
 @dataclass
@@ -143,11 +144,11 @@ def build_loss():
 
 def learning_rate(step: int, cfg: MicroTrainConfig) -> float:
     if step >= cfg.steps:  # the tail
-        return cfg.lr * 0.1
+        return cfg.lr * FINAL_LR_FRACTION
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     progress = (step - cfg.warmup) / max(cfg.steps - cfg.warmup, 1)
-    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return cfg.lr * (FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 # --- the loop ----------------------------------------------------------------------------------
