@@ -229,7 +229,7 @@ def test_offline_start_lands_on_micro_with_its_banner_and_no_error_badges(offlin
 
 
 # The browser check, on the sample the page opens with (the appearance change, tour-35: SAM2 alone 7,
-# LIT-LoRA 2 when it was picked). The look-alike and occlusion samples do not show it (tests/test_app_tour.py).
+# LIT-LoRA 2 when it was picked). tests/test_app_tour.py checks every tour sample through the same handler.
 def test_simulate_on_a_tour_sample_shows_fewer_lit_lora_corrections(offline_page, tmp_path):
     import re
 
