@@ -102,9 +102,8 @@ class LogitWatch:
     @torch.no_grad()
     def _logits(learner, sample, index):
         # before an update: the adapter it will train, or (none yet) the model's own decoder, which a new adapter equals
-        trained = [a for a in learner.adapters if a.samples]
-        decoder = learner.adapters[index].decoder if index is not None else (
-            trained[-1].decoder if trained else learner.base_decoder)
+        decoder = learner.adapters[index].decoder if index is not None else learner.tracking_decoder()
+        decoder = learner.base_decoder if decoder is None else decoder
         return run_decoder(decoder, learner.prompt, sample.inputs.to(learner.prompt.image_pe.device))
 
     def _record(self, before, after, target) -> None:
