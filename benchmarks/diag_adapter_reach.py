@@ -178,11 +178,9 @@ WEIGHT_GROUPS = {  # mask-decoder weight matrices, grouped by role
 
 def initial_weights() -> dict:
     """The state dict `litdemo train-micro` starts from (seed 0), with load_sam2's key names."""
-    from litdemo.micro.train import MicroTrainConfig, build_training_model
+    from litdemo.micro.train import MicroTrainConfig, initial_model
 
-    cfg = MicroTrainConfig()
-    torch.manual_seed(cfg.seed)  # as `litdemo train-micro` does before building the model
-    return build_training_model(torch.device("cpu"), cfg.point_prompts).state_dict()
+    return initial_model(MicroTrainConfig(), torch.device("cpu")).state_dict()
 
 
 def moved_from_init(checkpoint=None) -> None:

@@ -132,6 +132,12 @@ def build_training_model(device: torch.device, point_prompts: float = 0.5):
     return instantiate(cfg.model, _recursive_=True).to(device)
 
 
+def initial_model(cfg: MicroTrainConfig, device: torch.device):
+    """The model a run of `cfg` starts from: its initialisation depends on the seed only."""
+    torch.manual_seed(cfg.seed)
+    return build_training_model(device, cfg.point_prompts)
+
+
 def build_loss():
     from training.loss_fns import MultiStepMultiMasksAndIous
 
@@ -163,8 +169,7 @@ def train_micro(out: str | Path, cfg: Optional[MicroTrainConfig] = None, device=
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = pick_device(device)
-    torch.manual_seed(cfg.seed)
-    model = build_training_model(device, cfg.point_prompts).train()
+    model = initial_model(cfg, device).train()
     model.rng = np.random.default_rng(cfg.seed)  # SAM2Train's prompt sampler (fixed at 42 in sam2)
     loss_fn = build_loss()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
