@@ -26,7 +26,7 @@ def test_a_session_that_crosses_to_a_process_without_the_gpu_after_every_step_en
     assert result["server_tensors_on_cuda"] == 0 and result["server_generators_made"] == 0
     assert result["server_parked_tensors_max"] > 100  # SAM2's memory and the adapter, each a parked CPU copy
     assert result["server_parked_generators_max"] > 0  # the adapter's dropout generators, as their state
-    assert result["adapters_back_on"] == ["cpu"]
+    assert result["adapters_back_on"] == ["cpu"] and result["back_on_the_workers_model"]
 
 
 def test_without_gpu_transfer_the_check_fails(monkeypatch):
