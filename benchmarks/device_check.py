@@ -249,6 +249,9 @@ def main() -> None:
     parser.add_argument("--out", help="folder for device_check.json")
     args = parser.parse_args()
     device = args.device if torch.cuda.is_available() else "cpu"
+    # The twins are compared mask for mask: ask for deterministic kernels (on CUDA, cuBLAS also needs
+    # CUBLAS_WORKSPACE_CONFIG, which device_check.sh sets); warn only where an op has none.
+    torch.use_deterministic_algorithms(True, warn_only=True)
     result = run(device, args.frames)
     for key, value in result.items():
         if key != "server_reports":

@@ -28,7 +28,10 @@ OUT=${OUT:-results/device}
 DEVICE=${DEVICE:-cuda}
 TINY_SIZES=${TINY_SIZES:-1024 512}
 mkdir -p "$OUT"
-export PYTHONPATH="$PWD/$SITE" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+# litdemo is not installed there: the checkout itself goes on the path (bench_core.py does not add it)
+export PYTHONPATH="$PWD:$PWD/$SITE" PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+# deterministic CUDA kernels, so the twin sessions of device_check.py can be compared mask for mask
+export CUBLAS_WORKSPACE_CONFIG=:4096:8
 python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA')" 2>&1 | tee "$OUT/device.txt"
 timeout 240 python3 benchmarks/device_check.py --device "$DEVICE" --out "$OUT" 2>&1 | grep -v "propagate in video" | tee "$OUT/transfer.log"
 # per frame: micro by component (profile), tiny as a LIT session against raw sam2 (overhead); then a correction
