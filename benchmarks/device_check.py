@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import io
 import json
 import multiprocessing as mp
 import os
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -83,42 +85,28 @@ def server(conn) -> None:
 
 
 def arrival_report(obj, transfer) -> dict:
-    """What unpickling gave this process: tensors (on CUDA, parked with their device) and generators."""
+    """What the session that arrived holds, counted the way pickling meets it (so the model is met as
+    its name, as on the way here): tensors (on CUDA; parked with their device) and random generators
+    (made here; parked as their state). tests/test_zerogpu.py's `unparked` counts the same way."""
     seen = {"tensors": 0, "on_cuda": 0, "parked": 0, "generators": 0, "parked_generators": 0,
             "cuda_initialised": torch.cuda.is_initialized()}
-    for value in _walk(obj):
-        if isinstance(value, torch.Tensor):
-            seen["tensors"] += 1
-            seen["on_cuda"] += value.is_cuda
-            seen["parked"] += transfer.HOME in value.__dict__
-        elif isinstance(value, torch.Generator):
-            seen["generators"] += 1
-        elif isinstance(value, transfer.ParkedGenerator):
-            seen["parked_generators"] += 1
+
+    class Census(pickle.Pickler):
+        def reducer_override(self, value):
+            if isinstance(value, torch.Tensor):
+                seen["tensors"] += 1
+                seen["on_cuda"] += value.is_cuda
+                seen["parked"] += transfer.HOME in value.__dict__
+            elif isinstance(value, torch.Generator):
+                seen["generators"] += 1
+            elif isinstance(value, transfer.ParkedGenerator):
+                seen["parked_generators"] += 1
+            else:
+                return NotImplemented
+            return int, ()  # counted, not looked into
+
+    Census(io.BytesIO()).dump(obj)
     return seen
-
-
-def _walk(obj, seen=None):
-    """Every object reachable from `obj` through containers and instance attributes (each once)."""
-    seen = set() if seen is None else seen
-    stack = [obj]
-    while stack:
-        value = stack.pop()
-        if id(value) in seen or isinstance(value, (str, bytes, int, float, bool, type(None), np.ndarray)):
-            continue
-        seen.add(id(value))
-        yield value
-        if isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, (list, tuple, set, frozenset)):
-            stack.extend(value)
-        elif isinstance(value, torch.nn.Module) and hasattr(value, "shared_as") and value.shared_as:
-            continue  # the model travels by name: its weights are the server's own copy
-        elif isinstance(value, torch.Tensor):
-            continue
-        elif hasattr(value, "__dict__"):
-            stack.extend(vars(value).values())
 
 
 # --- one short session, step by step ------------------------------------------------------------
@@ -139,9 +127,10 @@ def work(session: LitSession, gt: dict, hand_over) -> tuple[LitSession, list[str
     session = step("propagate")
     for _ in range(2):  # two corrections: the first trains a new adapter, the second replays the first
         free = [t for t in range(1, session.num_frames - 1) if not session.is_conditioning_frame(t, obj)]
-        wrong = [t for t in free if iou(session.mask(t, obj), gt[t]) < TAU]
+        scores = {t: iou(session.mask(t, obj), gt[t]) for t in free}
+        wrong = [t for t in free if scores[t] < TAU]
         # the first wrong frame, as the simulated user; else the worst one, so both updates always run
-        t = wrong[0] if wrong else min(free, key=lambda f: iou(session.mask(f, obj), gt[f]))
+        t = wrong[0] if wrong else min(free, key=scores.get)
         session.correct(t, obj, mask=gt[t])
         session = step(f"correct {t}")
         if session.suggest(t + 1, obj) is not None:
