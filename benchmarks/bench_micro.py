@@ -130,16 +130,19 @@ def _shortcut_row(name: str, runs) -> str:
             f"{np.median([len(c['loss']) - 1 for c in curves]) if curves else float('nan'):.0f} |")
 
 
-def propagation_only_jf(checkpoint, videos) -> list[float]:
-    """J&F of each object when SAM2 alone tracks it from its GT mask on its first frame to the end, with
-    no correction at all: the issue's bar ("mean J&F >= 0.85 with no correction after the prompt
-    frame"). The simulated user's J&F is of the final masks, its corrected frames included."""
+def propagation_only_jf(checkpoint, videos) -> list[dict]:
+    """Each object tracked by SAM2 alone from its GT mask on its first frame to the end, with no
+    correction at all: the issue's bar ("mean J&F >= 0.85 with no correction after the prompt
+    frame"). The simulated user's J&F is of the final masks, its corrected frames included.
+    Besides the J&F, what the shortfall is made of: the IoU on each frame (drift over time) and the
+    share of the mask lying on *another tracked object* of the same video (a leak the ground truth
+    of that object proves wrong)."""
     from litdemo import LitConfig, LitSession, load_sam2
     from litdemo.datasets import make_procedural_video
-    from litdemo.metrics import j_and_f
+    from litdemo.metrics import iou, j_and_f
 
     predictor = load_sam2("micro", checkpoint=checkpoint, device="cpu")
-    scores = []
+    records = []
     for name in sorted(set(videos), key=lambda v: int(v.split("-")[1])):
         split, index = name.split("-")
         sample = make_procedural_video(split, int(index))
@@ -148,24 +151,53 @@ def propagation_only_jf(checkpoint, videos) -> list[float]:
             session = LitSession(predictor, sample.frames, LitConfig(mode="sam2"))
             session.prompt(t0, obj, mask=sample.gt[obj][t0])
             session.propagate_all(start_frame=t0)
-            tracked = {t: session.mask(t, obj) for t in range(t0, sample.num_frames)}
-            scores.append(j_and_f(tracked, {t: m for t, m in sample.gt[obj].items() if t >= t0})["JF"])
-    return scores
+            frames = range(t0, sample.num_frames)
+            tracked = {t: session.mask(t, obj) for t in frames}
+            truth = sample.gt[obj]
+            others = [sample.gt[o] for o in sample.gt if o != obj]
+            on_others = [max(((tracked[t] & g[t]).sum() for g in others), default=0) / max(tracked[t].sum(), 1)
+                         for t in frames]
+            records.append({
+                "video": name, "obj": obj, "objects": len(sample.gt),
+                "jf": j_and_f(tracked, {t: truth[t] for t in frames})["JF"],
+                "iou": {t: iou(tracked[t], truth[t]) for t in frames if truth[t].any()},
+                "on_other_object": float(np.mean(on_others))})
+    return records
 
 
-def easy_report(res, untouched_jf: list[float]) -> list[str]:
+def easy_report(res, untouched: list[dict]) -> list[str]:
     runs = res.runs
     after_prompt = [r.corrections for r in runs]
-    return ["## easy split: plain SAM2 (micro)", "",
-            f"- no correction at all (the issue's bar, >= 0.85): mean J&F {np.mean(untouched_jf):.3f} "
-            f"(min {min(untouched_jf):.3f}) over {len(untouched_jf)} objects",
-            f"- with the simulated user (its corrected frames count too): {len(runs)} objects in "
-            f"{len({r.video for r in runs})} videos; mean J&F {np.mean([r.jf for r in runs]):.3f} "
-            f"(min {min(r.jf for r in runs):.3f})",
-            f"- corrections after the prompt frame: {sum(after_prompt)} in all; videos with none: "
-            f"{sum(c == 0 for c in after_prompt)} of {len(runs)} objects",
-            f"- mean first-pass IoU over judged frames: "
-            f"{np.mean([np.mean([v for v in r.iou_before if v is not None] or [1.0]) for r in runs]):.3f}"]
+    jf = [u["jf"] for u in untouched]
+    lines = ["## easy split: plain SAM2 (micro)", "",
+             f"- no correction at all (the issue's bar, >= 0.85): mean J&F {np.mean(jf):.3f} "
+             f"(min {min(jf):.3f}) over {len(jf)} objects",
+             f"- with the simulated user (its corrected frames count too): {len(runs)} objects in "
+             f"{len({r.video for r in runs})} videos; mean J&F {np.mean([r.jf for r in runs]):.3f} "
+             f"(min {min(r.jf for r in runs):.3f})",
+             f"- corrections after the prompt frame: {sum(after_prompt)} in all; videos with none: "
+             f"{sum(c == 0 for c in after_prompt)} of {len(runs)} objects",
+             f"- mean first-pass IoU over judged frames: "
+             f"{np.mean([np.mean([v for v in r.iou_before if v is not None] or [1.0]) for r in runs]):.3f}"]
+    return lines + shortfall_report(untouched)
+
+
+def shortfall_report(untouched: list[dict]) -> list[str]:
+    """Where the no-correction J&F is lost: alone or beside another tracked object, over time, leaks."""
+    lines = ["", "Where the no-correction J&F goes:", ""]
+    for n in sorted({u["objects"] for u in untouched}):
+        group = [u for u in untouched if u["objects"] == n]
+        lines.append(f"- videos with {n} tracked object(s): {len(group)} objects, mean J&F "
+                     f"{np.mean([u['jf'] for u in group]):.3f}, mean share of the mask on the other tracked "
+                     f"object {np.mean([u['on_other_object'] for u in group]):.3f}")
+    leaking = [u for u in untouched if u["on_other_object"] >= 0.1]
+    lines.append(f"- objects whose mask lies >= 10% on another tracked object (mean over frames): {len(leaking)} "
+                 f"of {len(untouched)}, mean J&F {np.mean([u['jf'] for u in leaking]) if leaking else float('nan'):.3f}")
+    ranges = [(0, 7), (8, 15), (16, 23), (24, 31)]
+    by_range = [np.mean([v for u in untouched for t, v in u["iou"].items() if lo <= t <= hi] or [np.nan])
+                for lo, hi in ranges]
+    lines.append("- mean IoU by frame: " + ", ".join(f"{lo}-{hi} {v:.3f}" for (lo, hi), v in zip(ranges, by_range)))
+    return lines
 
 
 def hard_report(res, methods) -> list[str]:

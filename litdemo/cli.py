@@ -122,6 +122,8 @@ def _add_train_micro(sub) -> None:
     p.add_argument("--warmup", type=int, default=MicroTrainConfig.warmup, help="linear warm-up steps")
     p.add_argument("--tail-steps", type=int, default=MicroTrainConfig.tail_steps,
                    help="steps at lr/10 after the cosine (default 0); a finished run's folder continues with them")
+    p.add_argument("--tail-frames", type=int, default=MicroTrainConfig.tail_num_frames,
+                   help="frames per clip in the tail (default: as the run, 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation (default 0)")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--threads", type=int, default=1,
@@ -140,7 +142,7 @@ def _train_micro(args: argparse.Namespace) -> int:
     cv2.setNumThreads(args.threads)  # the procedural renderer's blurs and resizes
     cfg = MicroTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                            point_prompts=args.point_prompts, curriculum=args.curriculum, seed=args.seed,
-                           tail_steps=args.tail_steps)
+                           tail_steps=args.tail_steps, tail_num_frames=args.tail_frames)
     path = train_micro(args.out, cfg, device=args.device)
     import json
 

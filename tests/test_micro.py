@@ -226,9 +226,12 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
 def test_a_finished_run_continues_with_a_tail_as_if_it_had_been_asked_for_from_the_start(tmp_path):
     from litdemo.micro import train as trainer
 
+    tail = {"tail_steps": 2, "tail_num_frames": 5}  # the tail may also train on longer clips
     trainer.train_micro(tmp_path / "short", _tiny_run(steps=3), device="cpu", progress=False)
-    grown = trainer.train_micro(tmp_path / "short", _tiny_run(steps=3, tail_steps=2), device="cpu", progress=False)
-    straight = trainer.train_micro(tmp_path / "long", _tiny_run(steps=3, tail_steps=2), device="cpu", progress=False)
+    grown = trainer.train_micro(tmp_path / "short", _tiny_run(steps=3, **tail), device="cpu", progress=False)
+    straight = trainer.train_micro(tmp_path / "long", _tiny_run(steps=3, **tail), device="cpu", progress=False)
+    assert trainer.training_batch(2, _tiny_run(steps=3, **tail)).img_batch.shape[0] == 3  # frames first
+    assert trainer.training_batch(3, _tiny_run(steps=3, **tail)).img_batch.shape[0] == 5
     a = torch.load(grown, weights_only=True)["model"]
     b = torch.load(straight, weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)

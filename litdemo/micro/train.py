@@ -61,6 +61,10 @@ class MicroTrainConfig:
     # The first `steps` of a run do not depend on it, so a finished run's folder can be given a tail later
     # and continues exactly as a run with that tail from scratch would.
     tail_steps: int = 0
+    # Frames per clip in the tail (0: num_frames). Propagation drifts with the distance from the prompt
+    # frame (docs/micro.md), and 8-frame clips never show the model its own errors piling up for long;
+    # a tail of longer clips does. litdemo's choice, tried on validation videos (not the shipped run).
+    tail_num_frames: int = 0
 
     @property
     def total_steps(self) -> int:
@@ -72,24 +76,25 @@ class MicroTrainConfig:
                 raise ValueError(f"{name} must be >= 1 (got {getattr(self, name)}).")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number (got {self.lr}).")
-        if self.tail_steps < 0:
-            raise ValueError(f"tail_steps must be >= 0 (got {self.tail_steps}).")
+        if self.tail_steps < 0 or self.tail_num_frames < 0:
+            raise ValueError(f"tail_steps and tail_num_frames must be >= 0 "
+                             f"(got {self.tail_steps}, {self.tail_num_frames}).")
         if not 0 <= self.seed < 100:
             raise ValueError(f"seed must be in 0..99 (got {self.seed}): each seed owns a range of clip indices.")
 
 
 # --- data: procedural clips in sam2's training batch format ------------------------------------
 
-def training_clip(index: int, cfg: MicroTrainConfig, difficulty: float = 1.0):
+def training_clip(index: int, cfg: MicroTrainConfig, difficulty: float = 1.0, num_frames: int = 0):
     """Clip `index` of this run as sam2's VideoDatapoint: normalised frames and the objects that
     are visible on the first frame (SAM2Train prompts every object there)."""
     from training.utils.data_utils import Frame, Object, VideoDatapoint
 
-    video = make_procedural_video("train", cfg.seed * SEEDS_PER_RUN + index, num_frames=cfg.num_frames,
+    video = make_procedural_video("train", cfg.seed * SEEDS_PER_RUN + index, num_frames=num_frames or cfg.num_frames,
                                   difficulty=difficulty)
     objects = [k for k, masks in video.gt.items() if masks[0].sum() >= cfg.min_object_pixels][:cfg.max_objects]
     if not objects:  # every object starts outside the frame: take the next clip instead
-        return training_clip(index + SEEDS_PER_RUN // 2, cfg, difficulty)
+        return training_clip(index + SEEDS_PER_RUN // 2, cfg, difficulty, num_frames)
     mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
     frames = []
     for t in range(video.num_frames):
@@ -104,7 +109,8 @@ def training_batch(step: int, cfg: MicroTrainConfig):
 
     ramp = cfg.curriculum * cfg.steps
     difficulty = min(1.0, step / ramp) if ramp > 0 else 1.0
-    clips = [training_clip(step * cfg.batch_size + b, cfg, difficulty) for b in range(cfg.batch_size)]
+    num_frames = cfg.tail_num_frames if step >= cfg.steps and cfg.tail_num_frames else cfg.num_frames
+    clips = [training_clip(step * cfg.batch_size + b, cfg, difficulty, num_frames) for b in range(cfg.batch_size)]
     return collate_fn(clips, dict_key="procedural")
 
 
@@ -222,7 +228,8 @@ def _resume(out: Path, cfg: MicroTrainConfig, model, optimizer, log: dict) -> in
     state = torch.load(path, map_location="cpu", weights_only=True)
     saved = json.loads(state["log"])
     mine = asdict(cfg)
-    if {**saved["config"], "tail_steps": cfg.tail_steps} != mine:  # only the tail may differ (see tail_steps)
+    tail = {"tail_steps": cfg.tail_steps, "tail_num_frames": cfg.tail_num_frames}
+    if {"tail_num_frames": 0, **saved["config"], **tail} != mine:  # only the tail may differ (see tail_steps)
         raise ValueError(f"{path} was written with other settings ({saved['config']}); use another --out "
                          f"folder, or the same settings to resume.")
     if int(state["steps_done"]) > cfg.total_steps:
