@@ -121,9 +121,9 @@ def _add_train_micro(sub) -> None:
                    help="share of the run that ramps from easy clips to the full mix")
     p.add_argument("--warmup", type=int, default=MicroTrainConfig.warmup, help="linear warm-up steps")
     p.add_argument("--tail-steps", type=int, default=MicroTrainConfig.tail_steps,
-                   help="steps at lr/10 after the cosine (default 0); a finished run's folder continues with them")
+                   help="steps at lr/10 after the cosine (default 800, the shipped run); a finished run's folder continues with them")
     p.add_argument("--tail-frames", type=int, default=MicroTrainConfig.tail_num_frames,
-                   help="frames per clip in the tail (default: as the run, 8)")
+                   help="frames per clip in the tail (default 16, the shipped run; 0: as the rest of the run)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation (default 0)")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--threads", type=int, default=1,

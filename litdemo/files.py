@@ -61,6 +61,21 @@ def atomic_file(final: Union[str, os.PathLike]) -> Iterator[Path]:
         raise
 
 
+def save_torch_atomically(final: Union[str, os.PathLike], obj) -> Path:
+    """torch.save `obj` to `final` through memory: torch names the zip inside its format after the file
+    it writes, so saving straight to `atomic_file`'s randomly named temp file would give the same
+    weights different bytes (and sha256) on every run. Returns the final path."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_file(final) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+    return Path(final)
+
+
 def write_text_atomically(final: Union[str, os.PathLike], text: str) -> Path:
     """The common case of `atomic_file`: the whole text in one go. Returns the final path."""
     with atomic_file(final) as tmp:

@@ -26,7 +26,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from .files import atomic_file
+from .files import save_torch_atomically
 from .predictor import LitVideoPredictor
 
 # Where a user can drop checkpoints so nothing needs the network: $LITDEMO_CHECKPOINT_DIR/<file>.
@@ -63,7 +63,7 @@ MICRO_LABEL = "micro: trained on litdemo's synthetic videos, not SAM2.1"
 MICRO_TAG = "[micro: synthetic-trained, not SAM2.1]"
 UNTRAINED_TAG = "[untrained model]"
 # The shipped micro checkpoint's sha256; `litdemo train-micro` prints the hash of what it writes.
-MICRO_SHA256 = "c23e5ce8326cebf4253047d4a205edf59d7173939a6492738ac1056899b9ee19"
+MICRO_SHA256 = "adba108388c2b8488a5952e386be7b9da85c970216d97cc0bd4c3e2b7e8e2f29"
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -280,9 +280,7 @@ def load_checkpoint(model: torch.nn.Module, path: Union[str, Path]) -> None:
 
 def save_checkpoint(model: torch.nn.Module, path: Union[str, Path]) -> Path:
     """Write `model` in sam2's checkpoint format (used by tests and for fine-tuned models)."""
-    with atomic_file(path) as tmp:
-        torch.save({"model": model.state_dict()}, tmp)
-    return Path(path)
+    return save_torch_atomically(path, {"model": model.state_dict()})
 
 
 def _ensure_hydra() -> None:

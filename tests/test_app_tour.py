@@ -30,3 +30,16 @@ def test_lit_lora_needs_fewer_corrections_than_sam2_alone(sample, models, tmp_pa
         assert lit < sam2, f"{sample.name}: LIT-LoRA needed {lit} corrections, SAM2 alone {sam2}"
     finally:
         app.close()
+
+
+def test_every_tour_sample_shows_the_event_it_is_named_after():
+    """The picking rule's first condition (samples.py): the event can be seen on at least 8 of 32 frames.
+    tour-225 and tour-445 are the videos LIT-LoRA saved most on without that condition: their look-alike
+    and occluder never come near the object, so the measure must say 0 there."""
+    from litdemo.datasets.procedural import TOUR_EVENTS, tour_event_frames
+
+    for sample in TOUR:
+        named = {"appearance": "appearance", "lookalike": "look-alike", "occlusion": "occlusion"}
+        assert named[TOUR_EVENTS[sample.index % 3]] in sample.name
+        assert tour_event_frames(sample.index) >= 8, sample.name
+    assert tour_event_frames(225) == 0 and tour_event_frames(445) == 0

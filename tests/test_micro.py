@@ -73,20 +73,20 @@ def _track(predictor, sample, obj_id=1):
 
 def test_micro_is_a_tracker_on_held_out_easy_videos(micro):
     """What the shipped model reaches over the first four held-out easy videos (a regression guard):
-    first-pass IoU, prompted on frame 0 and never corrected (measured 0.81 when it shipped)."""
+    first-pass IoU, prompted on frame 0 and never corrected (measured 0.86 when it shipped; 0.81 on the model before)."""
     means = [np.mean(_track(micro, make_procedural_video("easy", i, num_frames=32))) for i in range(4)]
     assert np.mean(means) >= 0.75, f"mean IoU per video {np.round(means, 3)}"
 
 
 # The issue's test: a held-out easy video tracked with mean IoU >= 0.8 and no frame below tau. The
-# first four easy videos, as they come: easy-1, -2 and -3 pass (mean IoU 0.93, 0.84, 0.96 when it
-# shipped); easy-0 does not (mean 0.62, min 0.55). strict=True: a model that
+# first four easy videos, as they come: easy-1, -2 and -3 pass (mean IoU 0.92, 0.84, 0.96 when it
+# shipped); easy-0 does not (mean 0.71, min 0.64). strict=True: a model that
 # tracks easy-0 fails here until the docs and this list are updated.
 EASY_MISSES = {0}
 
 
 @pytest.mark.parametrize("index", [pytest.param(i, marks=[pytest.mark.xfail(
-    strict=True, reason="micro misses easy-0 (mean IoU 0.62; docs/micro.md, 'What it does not reach')")]
+    strict=True, reason="micro misses easy-0 (mean IoU 0.71; docs/micro.md, 'What it does not reach')")]
     if i in EASY_MISSES else []) for i in range(4)])
 def test_micro_tracks_held_out_easy_videos(micro, index):
     sample = make_procedural_video("easy", index, num_frames=32)
@@ -183,7 +183,7 @@ def _tiny_run(**overrides):
     from litdemo.micro.train import MicroTrainConfig
 
     return MicroTrainConfig(**{"steps": 4, "batch_size": 1, "num_frames": 3, "save_every": 2, "warmup": 1,
-                               **overrides})
+                               "tail_steps": 0, "tail_num_frames": 0, **overrides})
 
 
 def test_training_runs_and_resumes_to_the_same_weights(tmp_path, monkeypatch):
@@ -209,6 +209,9 @@ def test_training_runs_and_resumes_to_the_same_weights(tmp_path, monkeypatch):
     a = torch.load(straight, weights_only=True)["model"]
     b = torch.load(resumed, weights_only=True)["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # the same weights make the same file, whatever temp name it was written through: the hash a user
+    # checks after reproducing the shipped model depends on this
+    assert file_sha256(straight) == file_sha256(resumed)
     log = (tmp_path / "b" / "train_log.json").read_text()
     assert file_sha256(resumed) in log
     # what training writes is what load_sam2 reads
@@ -244,9 +247,11 @@ def test_a_finished_run_continues_with_a_tail_as_if_it_had_been_asked_for_from_t
 def test_the_training_command_line(tmp_path, capsys):
     from litdemo.cli import main
 
-    assert main(["train-micro", "--out", str(tmp_path), "--steps", "1", "--batch-size", "1"]) == 0
+    assert main(["train-micro", "--out", str(tmp_path), "--steps", "1", "--tail-steps", "1", "--batch-size", "1"]) == 0
     printed = capsys.readouterr().out
     assert file_sha256(tmp_path / "sam2.1_hiera_micro.pt") in printed
+    log = json.loads((tmp_path / "train_log.json").read_text())
+    assert len(log["loss"]) == 2 and log["config"]["tail_num_frames"] == 16  # the shipped run's tail: 16-frame clips
 
 
 # --- LIT-LoRA on the held-out hard split -------------------------------------------------------------
@@ -260,16 +265,20 @@ def _corrections(predictor, video, method, seed=0, **settings):
 
 
 # The issue's bar: LIT-LoRA with the paper's defaults needs fewer corrections than plain SAM2 on
-# held-out hard videos, per seed. On micro it does not: with lr 1e-4 / 5e-5 the rank-4 adapter
-# barely moves this decoder in 100 / 20 steps (docs/micro.md), and the shipped micro tracks most
-# composite and near-twin videos without help (SAM2 alone: 1 correction on these four, seed 0).
+# held-out hard videos, per seed (at least 20% fewer, the issue's bar). On micro it does not: with lr 1e-4 /
+# 5e-5 the rank-4 adapter barely moves this decoder (docs/micro.md). The videos are the first six of the
+# split, two of each trap; the shipped micro tracks their two-part and near-twin videos without help, so
+# SAM2's corrections come from camouflage. If SAM2 alone needed (almost) none, "fewer" would be
+# vacuous: that fails outright (pytest.fail is not an AssertionError, so the xfail does not swallow it).
 # strict=True: a change that makes it pass fails this test, so the docs and the test get updated together.
-@pytest.mark.xfail(strict=True, reason="paper-default LIT-LoRA does not beat SAM2 on micro (docs/micro.md)")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="paper-default LIT-LoRA does not beat SAM2 on micro (docs/micro.md)")
 @pytest.mark.parametrize("seed", [0, 1])
 def test_lit_lora_with_paper_defaults_needs_fewer_corrections_on_hard_videos(micro, seed):
-    # the composite and near-twin videos among the first five (camouflage ones are the slowest to run)
-    videos = [make_procedural_video("hard", i, num_frames=32) for i in (0, 1, 3, 4)]
+    videos = [make_procedural_video("hard", i, num_frames=32) for i in range(6)]
     sam2 = sum(_corrections(micro, v, "sam2", seed).corrections for v in videos)
+    if sam2 < 10:
+        pytest.fail(f"SAM2 alone needed only {sam2} corrections on hard-0..5: too few to tell a saving from noise")
     lit = sum(_corrections(micro, v, "lit-lora", seed).corrections for v in videos)
     assert lit <= 0.8 * sam2, (lit, sam2)
 
@@ -278,14 +287,14 @@ def test_the_lora_path_learns_a_new_look_with_the_papers_defaults(micro):
     """A regression guard for the LoRA path on a trained decoder (not evidence for the paper's claim:
     one video, the app's first tour sample, picked because LIT-LoRA helps there; tour videos are
     neither training nor evaluation data). tour-35: the object's look changes on frame 9 and plain
-    SAM2 keeps the old one (7 corrections when micro shipped); LIT-LoRA with the paper's defaults
-    learns the new look from its first correction (2 corrections, one suggestion accepted; its first
-    update's batch IoU 0.79 -> 0.83, best step 100)."""
+    SAM2 keeps the old one (15 corrections when micro shipped); LIT-LoRA with the paper's defaults
+    learns the new look over its first updates (11 corrections, 9 suggestions accepted; the updates'
+    best batch IoU climbs from 0.75 to 0.83 by the fifth, and 10 of 11 keep weights past step 0)."""
     video = make_procedural_video("tour", 35, num_frames=32)
     sam2 = _corrections(micro, video, "sam2")
     lit = _corrections(micro, video, "lit-lora")
     assert sam2.corrections >= 5
     assert lit.accepted >= 1 and lit.corrections <= sam2.corrections - 3, (lit.corrections, sam2.corrections)
-    first = lit.train_curves[0]
-    assert max(first["iou"]) > first["iou"][0] + 0.02       # the update moved the decoder's mask
-    assert first["best_step"] > 0                            # and the kept weights are not step 0's
+    curves = lit.train_curves
+    assert max(max(c["iou"]) for c in curves) > curves[0]["iou"][0] + 0.05   # the updates moved the decoder's mask
+    assert sum(c["best_step"] > 0 for c in curves) > len(curves) / 2        # and most kept weights past step 0

@@ -35,22 +35,24 @@ class TourSample:
         return make_procedural_video(self.split, self.index)  # 32 frames of 128x128, micro's own size
 
 
-# Picked with `python benchmarks/select_tour_samples.py --split tour --first F --count 60` on the shipped micro
-# checkpoint (sha256 c23e5ce8...): per event, the video where LIT-LoRA saves the most corrections, ties broken by
-# SAM2 alone's count. Appearance and look-alike over tour-0 .. tour-443 (148 videos each); occlusion over tour-0 ..
-# tour-1343 (448 videos, `--event occlusion`: none of the first 148 saved a correction, so we looked further).
-# Measured there (corrections, SAM2 alone vs LIT-LoRA with the paper's defaults): appearance tour-35 7 vs 2 (+1
-# accepted; 7 of 148 appearance videos saved any); look-alike tour-285 9 vs 7 (+2 accepted; 3 of 148 saved any);
-# occlusion tour-913 8 vs 5 (+3 accepted; 6 of 448 saved any: most need no correction, and where micro loses the
-# object behind the occluder the adapter rarely brings it back). The appearance change comes first: it shows LIT
-# at work most clearly. tests/test_app_tour.py asserts the promise on each.
+# Picked with `python benchmarks/select_tour_samples.py --split tour --first F --count 60 --event E` on the shipped
+# micro checkpoint (sha256 adba1083...): per event, among the videos that show their event on at least 8 of their
+# 32 frames (`tour_event_frames`: the look-alike within 3 px of the object, the occluder hiding more than a fifth
+# of it), the one where LIT-LoRA saves the most corrections, ties broken by SAM2 alone's count. Appearance and
+# look-alike over tour-0 .. tour-443 (148 videos each), occlusion over tour-0 .. tour-1343 (448). Measured there
+# (corrections, SAM2 alone vs LIT-LoRA with the paper's defaults): appearance tour-35 15 vs 11 (+9 accepted; 5 of
+# 148 saved any); look-alike tour-336 7 vs 5 (+2 accepted; 4 of the 82 that show a look-alike saved any);
+# occlusion tour-913 7 vs 6 (+1 accepted; 5 of the 141 that show an occlusion saved any: most need no correction).
+# Without the on-screen condition the look-alike and occlusion picks (tour-225, tour-445) never show their event.
+# The appearance change comes first: it shows LIT at work most clearly. tests/test_app_tour.py asserts the promise
+# on each.
 TOUR = (
     TourSample("tour: the object changes its colours and pattern (appearance change)", "tour", 35,
                "SAM2's memory holds the old look after the change; the corrections show the adapter the new one."),
-    TourSample("tour: a hue-shifted look-alike crosses the object's path", "tour", 285,
-               "SAM2 alone drifts to the look-alike after they cross; watch whether the corrections teach the adapter the object's hue."),
+    TourSample("tour: a hue-shifted look-alike crosses the object's path", "tour", 336,
+               "while the look-alike crosses it, SAM2 alone keeps losing parts of the ring; watch whether the corrections teach the adapter the object's hue."),
     TourSample("tour: something passes in front of the object (occlusion)", "tour", 913,
-               "while the occluder covers part of it SAM2 alone keeps losing the visible part; after four corrections the adapter's suggestions are accepted as they are."),
+               "while the occluder covers part of it and after it has passed, SAM2 alone keeps losing the object; the adapter saves one correction here, a small effect next to the other two."),
 )
 
 

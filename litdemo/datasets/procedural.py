@@ -186,6 +186,34 @@ def _tour_scene(rng, index, height, width) -> Scene:
     return scene
 
 
+def tour_event_frames(index: int, num_frames: int = 32) -> int:
+    """On how many frames of tour video `index` its event can be seen: the look-alike within 3 px of
+    the object, the occluder hiding more than a fifth of it, or the object in its new look. A tour
+    sample must show the event it is named after (benchmarks/select_tour_samples.py)."""
+    import copy
+
+    scene = _tour_scene(np.random.default_rng(np.random.SeedSequence([SPLIT_CODE["tour"], int(index)])),
+                        index, 128, 128)
+    obj = scene.objects[0]
+    if obj.look_after is not None:
+        return max(num_frames - obj.change_frame, 0)
+
+    def masks(sc: Scene) -> dict:  # object 1's masks; the generator only draws pixel noise here
+        return render(sc, num_frames, np.random.default_rng(0))[1][1]
+
+    seen = masks(scene)
+    if scene.front:  # occlusion: the object with and without what passes in front of it
+        bare = copy.deepcopy(scene)
+        bare.front = []
+        whole = masks(bare)
+        return int(sum(seen[t].sum() < 0.8 * whole[t].sum() for t in range(num_frames)))
+    twin_only = copy.deepcopy(scene)
+    twin_only.objects, twin_only.behind = [twin_only.behind[0]], []
+    twin = masks(twin_only)
+    near = np.ones((7, 7), np.uint8)
+    return sum(bool((cv2.dilate(seen[t].astype(np.uint8), near) & twin[t]).any()) for t in range(num_frames))
+
+
 # --- building blocks -------------------------------------------------------------------------
 
 SHAPES = ("blob", "star", "ring", "crescent", "cross", "figure")

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..datasets.procedural import make_procedural_video
-from ..files import atomic_file
+from ..files import atomic_file, save_torch_atomically
 from ..models import file_sha256, model_config, model_spec, pick_device
 
 CHECKPOINT_NAME = "sam2.1_hiera_micro.pt"
@@ -40,7 +40,7 @@ FINAL_LR_FRACTION = 0.1  # the cosine ends at lr * this, and the tail (tail_step
 
 @dataclass
 class MicroTrainConfig:
-    steps: int = 9000            # optimizer steps (batches): ~80 min on one thread of a 2-core CPU (the shipped model)
+    steps: int = 9000            # optimizer steps (batches) before the tail: ~80 min on one thread of a 2-core CPU
     batch_size: int = 2          # videos per batch
     num_frames: int = 8          # frames per training clip, as SAM2's own video training
     lr: float = 5e-4             # AdamW peak learning rate, cosine-decayed to lr / 10 (litdemo's choice)
@@ -57,14 +57,14 @@ class MicroTrainConfig:
     max_objects: int = 2         # objects trained per clip (the first ones visible): bounds the step's cost
     save_every: int = 50         # checkpoint (resumable state) every N steps
     seed: int = 0
-    # Steps at the final learning rate (lr / 10) after the cosine, litdemo's choice (0: the shipped run).
+    # Steps at the final learning rate (lr / 10) after the cosine, litdemo's choice (the shipped run: 800).
     # The first `steps` of a run do not depend on it, so a finished run's folder can be given a tail later
     # and continues exactly as a run with that tail from scratch would.
-    tail_steps: int = 0
-    # Frames per clip in the tail (0: num_frames). Propagation drifts with the distance from the prompt
-    # frame (docs/micro.md), and 8-frame clips never show the model its own errors piling up for long;
-    # a tail of longer clips does. litdemo's choice, tried on validation videos (not the shipped run).
-    tail_num_frames: int = 0
+    tail_steps: int = 800
+    # Frames per clip in the tail (0: num_frames; the shipped run: 16). Propagation drifts with the distance
+    # from the prompt frame (docs/micro.md), and 8-frame clips never show the model its own errors piling up
+    # for long; a tail of longer clips does. litdemo's choice, made on validation videos (docs/micro.md).
+    tail_num_frames: int = 16
 
     @property
     def total_steps(self) -> int:
@@ -245,9 +245,8 @@ def _resume(out: Path, cfg: MicroTrainConfig, model, optimizer, log: dict) -> in
 
 def _export(out: Path, model, log: dict) -> Path:
     """The inference checkpoint (sam2 format, float32) plus train_log.json with its hash."""
-    path = out / CHECKPOINT_NAME
-    with atomic_file(path) as tmp:
-        torch.save({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, tmp)
+    path = save_torch_atomically(out / CHECKPOINT_NAME,
+                                 {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}})
     log["sha256"] = file_sha256(path)
     with atomic_file(out / "train_log.json") as tmp:
         Path(tmp).write_text(json.dumps(log, indent=1))
