@@ -2,6 +2,7 @@
 
     python benchmarks/bench_micro.py --out results/micro            # everything (resumable)
     python benchmarks/bench_micro.py --out results/micro --parts easy hard
+    python benchmarks/bench_micro.py --checkpoint NEW.pt --validation-jf  # choosing a model: easy-20..59 only
 
 Parts (each a `litdemo bench` run under OUT/<part>, so a rerun reuses finished runs):
 - easy:  plain SAM2 on the `easy` split: is micro a real tracker? (mean J&F with no correction at all,
@@ -53,7 +54,15 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--checkpoint", default=None,
                    help="a micro checkpoint made by `litdemo train-micro` (default: the shipped one)")
+    p.add_argument("--validation-jf", action="store_true",
+                   help="only print the no-correction J&F on the validation videos easy-20..59 (for choosing a "
+                        "model; the reported split is easy-0..19) and exit")
     args = p.parse_args()
+    if args.validation_jf:
+        untouched = propagation_only_jf(args.checkpoint, [f"easy-{i}" for i in range(20, 60)])
+        print("\n".join([f"easy-20..59, no correction: mean J&F {np.mean([u['jf'] for u in untouched]):.3f} "
+                          f"over {len(untouched)} objects"] + shortfall_report(untouched)))
+        return
     out = Path(args.out)
     common = dict(model="micro", checkpoint=args.checkpoint, workers=args.workers,
                   backend="process" if args.workers > 1 else "serial", threads=1, plots=False, progress=True,
