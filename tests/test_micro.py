@@ -242,6 +242,9 @@ def test_a_finished_run_continues_with_a_tail_as_if_it_had_been_asked_for_from_t
     assert trainer.learning_rate(3, _tiny_run(steps=3, tail_steps=2)) == pytest.approx(_tiny_run().lr * 0.1)
     with pytest.raises(ValueError, match="more than"):  # a tail cannot be taken back
         trainer.train_micro(tmp_path / "short", _tiny_run(steps=3, tail_steps=1), device="cpu", progress=False)
+    with pytest.raises(ValueError, match="inside its tail"):  # nor trained on other clips half-way
+        trainer.train_micro(tmp_path / "short", _tiny_run(steps=3, tail_steps=3, tail_num_frames=4), device="cpu",
+                            progress=False)
 
 
 def test_the_training_command_line(tmp_path, capsys):

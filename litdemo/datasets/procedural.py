@@ -36,6 +36,7 @@ after the micro model was trained; `train`, `easy` and `hard` draw exactly what 
 from __future__ import annotations
 
 import colorsys
+import copy
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -190,8 +191,6 @@ def tour_event_frames(index: int, num_frames: int = 32) -> int:
     """On how many frames of tour video `index` its event can be seen: the look-alike within 3 px of
     the object, the occluder hiding more than a fifth of it, or the object in its new look. A tour
     sample must show the event it is named after (benchmarks/select_tour_samples.py)."""
-    import copy
-
     scene = _tour_scene(np.random.default_rng(np.random.SeedSequence([SPLIT_CODE["tour"], int(index)])),
                         index, 128, 128)
     obj = scene.objects[0]

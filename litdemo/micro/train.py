@@ -235,6 +235,10 @@ def _resume(out: Path, cfg: MicroTrainConfig, model, optimizer, log: dict) -> in
     if int(state["steps_done"]) > cfg.total_steps:
         raise ValueError(f"{path} has done {state['steps_done']} steps, more than the {cfg.total_steps} asked for; "
                          f"use another --out folder, or a longer --tail-steps.")
+    tail_clips_before = saved["config"].get("tail_num_frames", 0) or cfg.num_frames
+    if int(state["steps_done"]) > cfg.steps and tail_clips_before != (cfg.tail_num_frames or cfg.num_frames):
+        raise ValueError(f"{path} is inside its tail, trained on {tail_clips_before}-frame clips; resume it with "
+                         f"--tail-frames {tail_clips_before}, or give the other tail its own --out folder.")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])
