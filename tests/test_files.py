@@ -1,5 +1,6 @@
 """atomic_file and atomic_dir: readers see the old content or the new one, never half of either."""
 import os
+from pathlib import Path
 
 import pytest
 
@@ -88,12 +89,23 @@ def test_save_checkpoint_interrupted_keeps_the_previous_checkpoint(tmp_path, mon
     path = save_checkpoint(torch.nn.Linear(2, 2), tmp_path / "ckpt" / "model.pt")
     before = path.read_bytes()
 
-    def torch_save_dies_half_way(obj, f):
-        with open(f, "wb") as fh:
-            fh.write(b"partial")
+    def torch_save_dies_half_way(obj, f):  # checkpoints are serialised in memory first (files.save_torch_atomically)
+        f.write(b"partial")
         raise WriterFailed
 
-    monkeypatch.setattr(torch, "save", torch_save_dies_half_way)
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "save", torch_save_dies_half_way)
+        with pytest.raises(WriterFailed):
+            save_checkpoint(torch.nn.Linear(2, 2), path)
+    assert path.read_bytes() == before
+    assert os.listdir(path.parent) == ["model.pt"]
+
+    def disk_write_dies_half_way(self, data):  # then written to a temp file next to the target
+        with open(self, "wb") as fh:
+            fh.write(data[:10])
+        raise WriterFailed
+
+    monkeypatch.setattr(Path, "write_bytes", disk_write_dies_half_way)
     with pytest.raises(WriterFailed):
         save_checkpoint(torch.nn.Linear(2, 2), path)
     assert path.read_bytes() == before
