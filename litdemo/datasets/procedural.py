@@ -107,13 +107,18 @@ def make_procedural_video(split: str, index: int, num_frames: int = 32, height: 
     if index < 0 or num_frames < 1 or min(height, width) < 64:
         raise DatasetError(f"need index >= 0, num_frames >= 1 and a frame of at least 64x64 "
                            f"(got {index}, {num_frames}, {height}x{width}).")
-    rng = np.random.default_rng(np.random.SeedSequence([SPLIT_CODE[split], int(index)]))
+    rng = _video_rng(split, index)
     make_scene = {"train": _train_scene, "easy": _easy_scene, "hard": _hard_scene, "tour": _tour_scene}[split]
     if split == "train" and rng.uniform() >= difficulty:
         make_scene = _easy_scene
     scene = make_scene(rng, index, height, width)
     frames, gt = render(scene, num_frames, rng)
     return VideoSample(name=f"{split}-{index}", frames=frames, gt=gt, fps=24.0)
+
+
+def _video_rng(split: str, index: int) -> np.random.Generator:
+    """The one random stream video `index` of `split` is drawn from: disjoint across splits."""
+    return np.random.default_rng(np.random.SeedSequence([SPLIT_CODE[split], int(index)]))
 
 
 # --- the three distributions -----------------------------------------------------------------
@@ -191,8 +196,7 @@ def tour_event_frames(index: int, num_frames: int = 32) -> int:
     """On how many frames of tour video `index` its event can be seen: the look-alike within 3 px of
     the object, the occluder hiding more than a fifth of it, or the object in its new look. A tour
     sample must show the event it is named after (benchmarks/select_tour_samples.py)."""
-    scene = _tour_scene(np.random.default_rng(np.random.SeedSequence([SPLIT_CODE["tour"], int(index)])),
-                        index, 128, 128)
+    scene = _tour_scene(_video_rng("tour", index), index, 128, 128)
     obj = scene.objects[0]
     if obj.look_after is not None:
         return max(num_frames - obj.change_frame, 0)

@@ -70,6 +70,10 @@ class MicroTrainConfig:
     def total_steps(self) -> int:
         return self.steps + self.tail_steps
 
+    @property
+    def tail_clip_frames(self) -> int:
+        return self.tail_num_frames or self.num_frames
+
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "num_frames", "save_every"):
             if getattr(self, name) < 1:
@@ -109,7 +113,7 @@ def training_batch(step: int, cfg: MicroTrainConfig):
 
     ramp = cfg.curriculum * cfg.steps
     difficulty = min(1.0, step / ramp) if ramp > 0 else 1.0
-    num_frames = cfg.tail_num_frames if step >= cfg.steps and cfg.tail_num_frames else cfg.num_frames
+    num_frames = cfg.tail_clip_frames if step >= cfg.steps else cfg.num_frames
     clips = [training_clip(step * cfg.batch_size + b, cfg, difficulty, num_frames) for b in range(cfg.batch_size)]
     return collate_fn(clips, dict_key="procedural")
 
@@ -229,14 +233,15 @@ def _resume(out: Path, cfg: MicroTrainConfig, model, optimizer, log: dict) -> in
     saved = json.loads(state["log"])
     mine = asdict(cfg)
     tail = {"tail_steps": cfg.tail_steps, "tail_num_frames": cfg.tail_num_frames}
-    if {"tail_num_frames": 0, **saved["config"], **tail} != mine:  # only the tail may differ (see tail_steps)
+    if {**saved["config"], **tail} != mine:  # only the tail may differ (see tail_steps)
         raise ValueError(f"{path} was written with other settings ({saved['config']}); use another --out "
                          f"folder, or the same settings to resume.")
     if int(state["steps_done"]) > cfg.total_steps:
         raise ValueError(f"{path} has done {state['steps_done']} steps, more than the {cfg.total_steps} asked for; "
                          f"use another --out folder, or a longer --tail-steps.")
+    # a folder from before --tail-frames existed has no tail_num_frames: its tail (if any) used num_frames
     tail_clips_before = saved["config"].get("tail_num_frames", 0) or cfg.num_frames
-    if int(state["steps_done"]) > cfg.steps and tail_clips_before != (cfg.tail_num_frames or cfg.num_frames):
+    if int(state["steps_done"]) > cfg.steps and tail_clips_before != cfg.tail_clip_frames:
         raise ValueError(f"{path} is inside its tail, trained on {tail_clips_before}-frame clips; resume it with "
                          f"--tail-frames {tail_clips_before}, or give the other tail its own --out folder.")
     model.load_state_dict(state["model"])
