@@ -64,6 +64,7 @@ def main() -> None:
                           f"over {len(untouched)} objects"] + shortfall_report(untouched)))
         return
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)  # parts that write here directly (silhouettes, report.md) need it
     common = dict(model="micro", checkpoint=args.checkpoint, workers=args.workers,
                   backend="process" if args.workers > 1 else "serial", threads=1, plots=False, progress=True,
                   max_videos=args.videos)
@@ -119,7 +120,7 @@ def main() -> None:
         sam2 = [r.corrections for r in base_runs if r.method == "sam2"]
         report.append(f"| sam2 alone | {np.mean(sam2):.2f} | - | - | - |")
     if "silhouettes" in args.parts:
-        report += silhouette_report(out / "silhouettes.json")
+        report += silhouette_report(out / "silhouettes.json", args.checkpoint)
     text = "\n".join(report)
     print(text)
     (out / "report.md").write_text(text + "\n")
@@ -252,7 +253,7 @@ def silhouette_video(davis_sample, seed: int, size: int = 128):
     return VideoSample(f"silhouette-{davis_sample.name}", frames, {1: gt})
 
 
-def silhouette_report(path: Path) -> list[str]:
+def silhouette_report(path: Path, checkpoint=None) -> list[str]:
     import os
 
     from litdemo.datasets import list_davis_sequences, load_davis
@@ -262,7 +263,7 @@ def silhouette_report(path: Path) -> list[str]:
     root = os.environ.get("LITDEMO_DAVIS_ROOT")
     if not root:
         return ["", "## silhouettes: skipped (set LITDEMO_DAVIS_ROOT to the DAVIS-2016 folder)"]
-    predictor = load_sam2("micro", device="cpu")
+    predictor = load_sam2("micro", checkpoint=checkpoint, device="cpu")  # the model asked for, not always the shipped one
     rows = []
     for k, name in enumerate(list_davis_sequences(root)):
         video = silhouette_video(load_davis(root, name, max_frames=32), seed=k)
