@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from litdemo.files import save_torch_atomically
-from litdemo.micro.train import MicroTrainConfig, build_loss, initial_model, learning_rate, training_batch
-from litdemo.models import PACKAGE_DIR, model_spec
+from litdemo.micro.train import MicroTrainConfig, build_loss, initial_model, save_weights, training_step
+from litdemo.models import model_spec, shipped_checkpoint
 
 SHIPPED_STEPS = MicroTrainConfig().total_steps  # where the shipped model's run ended (9,000 + its tail)
 
@@ -41,20 +40,12 @@ def continue_tail(start_from: Path, first_step: int, steps: int, out: Path, fram
     out.mkdir(parents=True, exist_ok=True)
     losses = []
     for done, step in enumerate(range(first_step, first_step + steps), start=1):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, cfg)  # the tail's constant lr / 10
-        batch = training_batch(step, cfg)  # the clips a longer --tail-steps run would see at this step
-        loss = loss_fn(model(batch), batch.masks)["core_loss"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        losses.append(round(loss.item(), 4))
+        # the step a longer --tail-steps run would take here: its clips, its constant lr / 10
+        losses.append(round(training_step(model, loss_fn, optimizer, step, cfg, torch.device("cpu")), 4))
         if done % 50 == 0:
             print(f"step {step + 1}: mean loss of the last 50 {np.mean(losses[-50:]):.3f}", flush=True)
         if done % save_every == 0 or done == steps:
-            weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-            save_torch_atomically(out / f"plus{done}.pt", {"model": weights})
+            save_weights(out / f"plus{done}.pt", model)
             (out / "losses.json").write_text(json.dumps(losses))
     return losses
 
@@ -62,8 +53,8 @@ def continue_tail(start_from: Path, first_step: int, steps: int, out: Path, fram
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True)
-    p.add_argument("--from", dest="start_from", default=str(PACKAGE_DIR / model_spec("micro").filename),
-                   help="weights to continue (default: the shipped micro)")
+    p.add_argument("--from", dest="start_from", default=None,
+                   help="weights to continue (default: the shipped micro, its hash checked)")
     p.add_argument("--first-step", type=int, default=SHIPPED_STEPS,
                    help=f"the tail step to start at (default {SHIPPED_STEPS}: right after the shipped run)")
     p.add_argument("--steps", type=int, default=1200)
@@ -72,7 +63,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    continue_tail(Path(args.start_from), args.first_step, args.steps, Path(args.out), args.frames, args.save_every)
+    start_from = Path(args.start_from) if args.start_from else shipped_checkpoint(model_spec("micro"))
+    continue_tail(start_from, args.first_step, args.steps, Path(args.out), args.frames, args.save_every)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import diag_longer_tail  # noqa: E402
 
-from litdemo.models import file_sha256  # noqa: E402
+from litdemo.models import file_sha256, model_spec, shipped_checkpoint  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_continuing_the_tail_moves_the_weights_and_reruns_byte_for_byte(tmp_path):
-    shipped = Path(diag_longer_tail.PACKAGE_DIR) / "micro" / "sam2.1_hiera_micro.pt"
+    shipped = shipped_checkpoint(model_spec("micro"))
     runs = [tmp_path / "a", tmp_path / "b"]
     for out in runs:
         losses = diag_longer_tail.continue_tail(shipped, diag_longer_tail.SHIPPED_STEPS, 2, out, save_every=1)
@@ -29,6 +29,6 @@ def test_continuing_the_tail_moves_the_weights_and_reruns_byte_for_byte(tmp_path
 
 
 def test_a_start_before_the_tail_is_refused(tmp_path):
-    shipped = Path(diag_longer_tail.PACKAGE_DIR) / "micro" / "sam2.1_hiera_micro.pt"
+    shipped = shipped_checkpoint(model_spec("micro"))
     with pytest.raises(SystemExit, match="inside the tail"):
         diag_longer_tail.continue_tail(shipped, 100, 2, tmp_path)

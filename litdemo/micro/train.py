@@ -191,21 +191,31 @@ def train_micro(out: str | Path, cfg: Optional[MicroTrainConfig] = None, device=
                disable=not progress)
     clock = time.perf_counter()
     for step in bar:
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, cfg)
-        batch = training_batch(step, cfg).to(device)
-        losses = loss_fn(model(batch), batch.masks)
-        optimizer.zero_grad(set_to_none=True)
-        losses["core_loss"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        log["loss"].append(round(losses["core_loss"].item(), 4))
+        log["loss"].append(round(training_step(model, loss_fn, optimizer, step, cfg, device), 4))
         bar.set_postfix(loss=f"{np.mean(log['loss'][-50:]):.3f}")
         if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.total_steps:
             log["seconds"] += time.perf_counter() - clock
             clock = time.perf_counter()
             _save_state(out, step + 1, model, optimizer, log)
     return _export(out, model, log)
+
+
+def training_step(model, loss_fn, optimizer, step: int, cfg: MicroTrainConfig, device) -> float:
+    """Step `step` of run `cfg`: its learning rate, its clips, sam2's loss, clipped gradients; returns the loss."""
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(step, cfg)
+    batch = training_batch(step, cfg).to(device)
+    loss = loss_fn(model(batch), batch.masks)["core_loss"]
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    return loss.item()
+
+
+def save_weights(path: Path, model) -> Path:
+    """The inference checkpoint: sam2's format ({"model": state_dict}), float32 on the CPU, written atomically."""
+    return save_torch_atomically(path, {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}})
 
 
 def _require_training_extra() -> None:
@@ -254,8 +264,7 @@ def _resume(out: Path, cfg: MicroTrainConfig, model, optimizer, log: dict) -> in
 
 def _export(out: Path, model, log: dict) -> Path:
     """The inference checkpoint (sam2 format, float32) plus train_log.json with its hash."""
-    path = save_torch_atomically(out / CHECKPOINT_NAME,
-                                 {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}})
+    path = save_weights(out / CHECKPOINT_NAME, model)
     log["sha256"] = file_sha256(path)
     with atomic_file(out / "train_log.json") as tmp:
         Path(tmp).write_text(json.dumps(log, indent=1))
