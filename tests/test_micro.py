@@ -4,6 +4,7 @@ Everything here runs offline on litdemo's own model and procedural videos.
 """
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -301,3 +302,15 @@ def test_the_lora_path_learns_a_new_look_with_the_papers_defaults(micro):
     curves = lit.train_curves
     assert max(max(c["iou"]) for c in curves) > curves[0]["iou"][0] + 0.05   # the updates moved the decoder's mask
     assert sum(c["best_step"] > 0 for c in curves) > len(curves) / 2        # and most kept weights past step 0
+
+
+def test_the_candidate_micro_is_the_file_its_training_log_names():
+    """benchmarks/micro_candidate/ keeps a validated, not yet shipped, model: the file must be the one its run
+    wrote (the hash in its train_log.json) and the command's settings must be the ones its README gives."""
+    folder = Path(__file__).resolve().parents[1] / "benchmarks" / "micro_candidate"
+    log = json.loads((folder / "train_log.json").read_text())
+    assert models.file_sha256(folder / "sam2.1_hiera_micro.pt") == log["sha256"]
+    assert log["sha256"].startswith("52e00d1c") and log["sha256"] != models.MICRO_SHA256
+    assert (log["config"]["steps"], log["config"]["tail_steps"], log["config"]["tail_num_frames"]) == (9000, 1600, 16)
+    assert log["threads"] == 2 and len(log["loss"]) == 10_600
+    load_sam2("micro", checkpoint=folder / "sam2.1_hiera_micro.pt", device="cpu")  # every key fits the micro config
