@@ -30,6 +30,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", default=None, help="a micro checkpoint other than the shipped one")
     ap.add_argument("--event", default=None, help="only videos of this tour event (e.g. occlusion); "
                     "--count still counts every index in the range")
+    ap.add_argument("--min-on-screen", type=int, default=0,
+                    help="skip tour videos that show their event on fewer frames (the tour's rule: 8)")
     args = ap.parse_args()
     if not 1 <= args.count <= 60:
         raise SystemExit("--count must be between 1 and 60 (each video takes ~10-60 s on a CPU).")
@@ -42,8 +44,10 @@ def main() -> None:
         event = events[index % len(events)]
         if args.event is not None and event != args.event:
             continue
-        sample = make_procedural_video(args.split, index)
         on_screen = tour_event_frames(index) if args.split == "tour" else "-"
+        if args.split == "tour" and on_screen < args.min_on_screen:
+            continue  # the event hardly shows: not a tour candidate, whatever LIT does on it
+        sample = make_procedural_video(args.split, index)
         tic, counts = time.perf_counter(), {}
         for method in ("sam2", "lit-lora"):
             run = run_simulated_user(predictor, sample, 1, method, protocol=ProtocolConfig(),

@@ -80,11 +80,11 @@ class LitConfig:
     # (step 0 = no update included), "iou-loss" the same with the lower loss breaking ties, "loss"
     # the lowest loss, "last" the final step. Why it matters: when the batch IoU stays flat, "iou"
     # keeps step 0 and the update is lost (52% of LIT-LoRA's updates on the first micro's hard split,
-    # 26% on the shipped one; an untrained decoder kept every lora_B at zero). Measured on micro's
+    # 41% on the shipped one; an untrained decoder kept every lora_B at zero). Measured on micro's
     # hard split (20 videos x 3 seeds, docs/micro.md): corrections per video iou / iou-loss / loss /
     # last, first micro: 7.80 / 7.68 / 7.70 / 7.70 (iou-loss chosen there); 5,000-step micro: 6.62 /
-    # 6.57 / 6.58 / 6.58; 9,000-step micro: 4.25 / 4.30 / 4.22 / 4.22; shipped micro (with its
-    # 16-frame tail): 4.55 / 4.55 / 4.60 / 4.60 (within 0.05: kept).
+    # 6.57 / 6.58 / 6.58; 9,000-step micro: 4.25 / 4.30 / 4.22 / 4.22; 800-step tail: 4.55 / 4.55 /
+    # 4.60 / 4.60; shipped micro (1,600-step tail): 3.58 / 3.57 / 3.55 / 3.55 (within 0.03: kept).
     best_step_rule: str = "iou-loss"
     # Wall-clock cap on one correction's update, in seconds (None: no cap, as in the paper, whose
     # ~0.5 s per correction is a GPU figure). On a CPU at 1024 px one step takes ~0.15 s per sample,

@@ -63,7 +63,7 @@ MICRO_LABEL = "micro: trained on litdemo's synthetic videos, not SAM2.1"
 MICRO_TAG = "[micro: synthetic-trained, not SAM2.1]"
 UNTRAINED_TAG = "[untrained model]"
 # The shipped micro checkpoint's sha256; `litdemo train-micro` prints the hash of what it writes.
-MICRO_SHA256 = "adba108388c2b8488a5952e386be7b9da85c970216d97cc0bd4c3e2b7e8e2f29"
+MICRO_SHA256 = "52e00d1c7f21c4d38422901f5fe4a1097b37a0072930514c400a5562312df56a"
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec

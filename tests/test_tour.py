@@ -26,14 +26,14 @@ def test_offline_tour_is_the_shipped_micro_model_with_lit_lora_on_a_tour_video(m
     assert p.model_name == "micro" and not p.untrained and p.image_size == 128 and p.model_label == MICRO_LABEL
     shipped = torch.load(PACKAGE_DIR / model_spec("micro").filename, map_location="cpu", weights_only=True)["model"]
     assert all(torch.equal(v, shipped[k]) for k, v in p.state_dict().items())  # the shipped weights, not random
-    assert tour.sample.name == "tour-35" and OFFLINE_INDEX == 35 and TOUR_EVENTS[OFFLINE_INDEX % 3] == "appearance"
+    assert tour.sample.name == "tour-263" and OFFLINE_INDEX == 263 and TOUR_EVENTS[OFFLINE_INDEX % 3] == "appearance"
     assert (OFFLINE_SPLIT, OFFLINE_INDEX) == (TOUR[0].split, TOUR[0].index)  # the app's first tour sample
     assert (tour.sample.num_frames, tour.sample.height, tour.sample.width) == (6, 128, 128)
     assert tour.obj_id == 1 and len(tour.sample.gt[tour.obj_id]) == 6
     assert tour.label == MICRO_LABEL == "micro: trained on litdemo's synthetic videos, not SAM2.1"
     assert tour.tag == "[micro: synthetic-trained, not SAM2.1]"
     assert tour.summary() == ("micro: trained on litdemo's synthetic videos, not SAM2.1, 128 px on cpu; "
-                              "LIT mode 'lit-lora'; video tour-35: 6 frames of 128x128")
+                              "LIT mode 'lit-lora'; video tour-263: 6 frames of 128x128")
 
 
 def test_the_switch_in_the_environment_asks_for_weights_and_a_missing_file_says_so(monkeypatch, tmp_path,
@@ -78,4 +78,4 @@ def test_a_pretrained_tour_carries_no_warning_label():
 
 def test_the_offline_tour_video_is_procedural_and_longer_on_request():
     sample = tour_video(pretrained=False, num_frames=32)
-    assert sample.name == "tour-35" and sample.num_frames == 32 and set(sample.gt) == {1}
+    assert sample.name == "tour-263" and sample.num_frames == 32 and set(sample.gt) == {1}
