@@ -193,10 +193,12 @@ def test_real_sam2_pass_counts_agree_with_its_frames(micro):
     """One pass of the shipped micro model over a held-out hard video: a real tracker, so the run has both
     frames it got right and frames it needed fixed (a random-init model fails every frame), and every count
     matches the per-frame record."""
-    sample = make_procedural_video("hard", 8, num_frames=32)  # camouflage; hard-1 (a near-twin) needs none now
+    # camouflage, a validation video (this is a mechanics check, not a reported number): on the shipped micro
+    # the reported hard videos' SAM2 corrections all end with the full mask, or are too many for this check
+    sample = make_procedural_video("hard", 32, num_frames=32)
     r = run_simulated_user(micro, sample, 1, "sam2")
     corrected = [t for t, s in enumerate(r.states) if s == "corrected"]
-    assert 1 <= len(corrected) <= 10 and r.states.count("fine") >= 20  # measured: 7 corrected, 25 fine
+    assert 1 <= len(corrected) <= 10 and r.states.count("fine") >= 20  # measured: 5 corrected (3 by mask), 27 fine
     assert 0 < r.mask_fallbacks < r.corrections  # some corrections end with clicks, some with the full mask
     assert r.corrections == len(corrected) == len(r.clicks_per_correction) and r.accepted == 0
     assert r.clicks == sum(r.clicks_per_correction) <= 3 * r.corrections
