@@ -187,6 +187,13 @@ def with_screenshot(page, tmp_path, run):
         raise
 
 
+def choose_sample(page, name: str) -> None:
+    """Pick `name` in the sample dropdown: open its list, click the option."""
+    page.locator("#lit-sample input").click()
+    page.get_by_role("option", name=name, exact=True).click()
+    assert page.locator("#lit-sample input").input_value() == name
+
+
 def load_tour_sample(page):
     page.click("#lit-load-sample")
     wait_text(page, "#lit-status", "micro: trained on litdemo's synthetic videos")
@@ -233,10 +240,15 @@ def test_offline_start_lands_on_micro_with_its_banner_and_no_error_badges(offlin
 def test_simulate_on_a_tour_sample_shows_fewer_lit_lora_corrections(offline_page, tmp_path):
     import re
 
+    from litdemo.app.samples import TOUR
+
     page = offline_page
+    look_alike = TOUR[1]  # the shortest Simulate of the three (tests/test_app_tour.py checks each of them)
 
     def run():
+        choose_sample(page, look_alike.name)
         load_tour_sample(page)
+        wait_text(page, "#lit-status", f"{look_alike.split}-{look_alike.index}")
         page.click("#lit-simulate")
         page.locator("#lit-simulation-info").filter(has_text="corrections saved").first.wait_for(
             timeout=SIMULATE_TIMEOUT_MS)

@@ -249,3 +249,39 @@ def _prompt_with_gt(app, frame):
     s = render.display_scale(*app.sample.gt[1][frame].shape)
     h.goto(app, frame)
     h.click(app, (xs.mean() + 0.5) * s - 0.5, (ys.mean() + 0.5) * s - 0.5)
+
+
+# ------------------------------------------------------------------ plots drawn and encoded once per change
+def test_a_plot_is_drawn_and_encoded_again_only_when_its_data_changed(app, models, monkeypatch):
+    import pickle
+
+    import gradio as gr
+    from gradio import processing_utils
+
+    encodings = []
+    encode = processing_utils.encode_plot_to_base64
+    monkeypatch.setattr(processing_utils, "encode_plot_to_base64",
+                        lambda fig, fmt: encodings.append(fig) or encode(fig, fmt))
+    plot = gr.Plot()
+
+    h.open_sample(app, TOUR[0].name, MICRO, CFG, models)
+    _prompt_with_gt(app, 0)
+    list(h.propagate(app))
+    _prompt_with_gt(app, 8)
+    first = list(h.correct_and_continue(app))[-1]["training_plot"]
+    assert first is not None  # the first correction's training curve
+    again = h.full_view(app)["training_plot"]  # what every later full view (accept, undo, ...) shows
+    assert again is first  # nothing new was learned: the same figure, not a new drawing
+    sent = layout.encoded_plot(plot, first)
+    assert plot.postprocess(sent) is sent  # Gradio sends an encoded plot as it is
+    assert layout.encoded_plot(plot, again) is sent and encodings == [first]  # ... and its encoding again
+    comps = {"state": gr.State(), "training_plot": plot}
+    assert layout._updates(app, {"training_plot": again}, comps)[plot] is sent  # what every event sends
+
+    _prompt_with_gt(app, 20)
+    second = list(h.correct_and_continue(app))[-1]["training_plot"]
+    assert second is not first  # a second correction: drawn anew, with its curve
+    assert layout.encoded_plot(plot, second) is not sent and encodings == [first, second]
+
+    back = pickle.loads(pickle.dumps(app.figures))  # a cache, not state: ZeroGPU's worker gets an empty one
+    assert back._drawn == {} and app.figures._drawn

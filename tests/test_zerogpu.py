@@ -163,17 +163,24 @@ def test_a_session_travels_pickled_without_its_models_weights(tmp_path):
     app.close()
 
 
-def test_the_whole_workflow_runs_in_zerogpus_forked_workers(zero_gpu):
-    script = Script(sample=2, correct_frame=8)
-    with running_app(CFG) as (_, url):  # the reference: every handler in the server's process
-        alone = Student(url, 0, script, call_timeout_s=300, think_s=0).run()
-    assert not alone.errors and alone.export is not None
+SCRIPT = Script(sample=2, correct_frame=8)
 
+
+@pytest.fixture(scope="module")
+def alone():
+    """The reference for both workflow tests: SCRIPT with every handler in the server's process."""
+    with running_app(CFG) as (_, url):
+        student = Student(url, 0, SCRIPT, call_timeout_s=300, think_s=0).run()
+    assert not student.errors and student.export is not None
+    return student
+
+
+def test_the_whole_workflow_runs_in_zerogpus_forked_workers(zero_gpu, alone):
     zero_gpu.switch_on()
     device = DeviceCalls.make()
     assert hasattr(device.call, "zerogpu") and hasattr(device.steps, "zerogpu")  # spaces.GPU wrapped both
     with running_app(CFG) as (_, url):
-        remote = Student(url, 1, script, call_timeout_s=300, think_s=0).run()
+        remote = Student(url, 1, SCRIPT, call_timeout_s=300, think_s=0).run()
     assert not remote.errors, remote.errors
     assert zero_gpu.workers and all(p.pid != os.getpid() for p in zero_gpu.workers)  # the model ran in forked workers
     # what the student did and exported is exactly what it did with everything in one process
@@ -209,17 +216,12 @@ def test_gpu_tensors_reach_the_server_on_its_cpu_and_go_back_to_their_device(mon
     assert torch.equal(torch.rand(5, generator=back["generator"]), torch.rand(5, generator=generator))  # same stream
 
 
-def test_sessions_holding_gpu_tensors_come_back_without_them_and_work_on(zero_gpu):
+def test_sessions_holding_gpu_tensors_come_back_without_them_and_work_on(zero_gpu, alone):
     """On a Space the server must never open a CUDA tensor: here every tensor of the workers counts as one."""
-    script = Script(sample=2, correct_frame=8)
-    with running_app(CFG) as (_, url):  # the reference: every handler in the server's process
-        alone = Student(url, 0, script, call_timeout_s=300, think_s=0).run()
-    assert not alone.errors and alone.export is not None
-
     zero_gpu.switch_on(every_tensor_on_gpu=True)
     DeviceCalls.make()
     with running_app(CFG) as (_, url):
-        remote = Student(url, 1, script, call_timeout_s=300, think_s=0).run()
+        remote = Student(url, 1, SCRIPT, call_timeout_s=300, think_s=0).run()
     assert not remote.errors, remote.errors
     assert zero_gpu.workers and zero_gpu.arrived
     after_correction = [s for s in zero_gpu.arrived if s.lit is not None and s.lit.learners]

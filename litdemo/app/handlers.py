@@ -416,9 +416,12 @@ def full_view(app: AppSession) -> dict:
     view["model_cost"] = costs.COSTS.describe(*_cost_key(app))
     corrections = lit.history.corrections()
     untrained, tag = lit.untrained, render.model_tag(lit.predictor)
-    view["training_plot"] = render.training_figure([e.train_curve for e in corrections if e.train_curve], tag)
-    view["improvement_plot"] = render.improvement_figure(
-        [e.suggestion_iou_before for e in corrections if e.suggestion_iou_before is not None], tag)
+    plots = app.figures  # a plot is drawn again only when what it shows changed
+    train_curves = [e.train_curve for e in corrections if e.train_curve]
+    view["training_plot"] = plots.figure("training", (train_curves, tag),
+                                        lambda: render.training_figure(train_curves, tag))
+    ious = [e.suggestion_iou_before for e in corrections if e.suggestion_iou_before is not None]
+    view["improvement_plot"] = plots.figure("improvement", (ious, tag), lambda: render.improvement_figure(ious, tag))
     per_frame = np.zeros(lit.num_frames, int)
     for e in corrections:
         per_frame[e.frame_idx] += 1
@@ -430,9 +433,10 @@ def full_view(app: AppSession) -> dict:
             curves[f"simulated {method}"] = [int(s == "corrected") for s in run["states"]]
         from ..plots import plot_timeline
 
-        view["simulation_plot"] = plot_timeline({m: r["states"] for m, r in app.simulation.items()},
-                                                title=render._tagged("simulated user: what each frame needed",
-                                                                     tag))
+        states = {m: r["states"] for m, r in app.simulation.items()}
+        title = render._tagged("simulated user: what each frame needed", tag)
+        view["simulation_plot"] = plots.figure("simulation", (states, title),
+                                               lambda: plot_timeline(states, title=title))
         (base, b), (learner, l) = [(m, r["corrections"]) for m, r in app.simulation.items()]
         accepted = app.simulation[learner]["accepted"]
         sim_info = (f"Simulated user on object {sorted(app.sample.gt)[0]}: **{base}** needed {b} corrections, "
@@ -441,7 +445,7 @@ def full_view(app: AppSession) -> dict:
                        else f" — {lit.predictor.model_label}" if tag else "")
                     + ".")
     view["simulation_info"] = sim_info
-    view["cumulative_plot"] = render.cumulative_figure(curves, tag)
+    view["cumulative_plot"] = plots.figure("cumulative", (curves, tag), lambda: render.cumulative_figure(curves, tag))
     return view
 
 

@@ -144,6 +144,7 @@ class AppSession:
     box_corner: Optional[tuple[float, float]] = None  # first corner while drawing a box
     simulation: Optional[dict] = None            # last simulated-user comparison, for the plots
     exports: int = 0                             # counter for generated export names
+    figures: "FigureMemo" = field(default_factory=lambda: _figure_memo(), repr=False, compare=False)  # the plots last drawn
     # One handler at a time touches this tab's session (a scrub during propagation waits a frame).
     lock: SessionLock = field(default_factory=SessionLock, repr=False, compare=False)
 
@@ -187,6 +188,12 @@ class AppSession:
     @property
     def untrained(self) -> bool:
         return self.lit is not None and self.lit.untrained
+
+
+def _figure_memo():
+    from .render import FigureMemo  # render imports cv2 and matplotlib: only once a session exists
+
+    return FigureMemo()
 
 
 def close_session(app: Optional[AppSession]) -> None:
