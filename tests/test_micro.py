@@ -271,13 +271,6 @@ def _corrections(predictor, video, method, seed=0, **settings):
     return run_simulated_user(predictor, video, 1, method, lit_config=cfg)
 
 
-# The issue's bar: LIT-LoRA with the paper's defaults needs fewer corrections than plain SAM2 on
-# held-out hard videos, per seed (at least 20% fewer, the issue's bar). On micro it does not: with lr 1e-4 /
-# 5e-5 the rank-4 adapter barely moves this decoder (docs/micro.md). The videos are the first six of the
-# split, two of each trap; the shipped micro tracks their two-part and near-twin videos without help, so
-# SAM2's corrections come from camouflage (measured: 30 for SAM2 alone and 30 for LIT-LoRA, both seeds). If SAM2 alone needed (almost) none, "fewer" would be
-# vacuous: that fails outright (pytest.fail is not an AssertionError, so the xfail does not swallow it).
-# strict=True: a change that makes it pass fails this test, so the docs and the test get updated together.
 HARD_VIDEOS = range(6)
 
 
@@ -289,6 +282,13 @@ def sam2_on_hard(micro):
                for i in HARD_VIDEOS)
 
 
+# The issue's bar: LIT-LoRA with the paper's defaults needs fewer corrections than plain SAM2 on
+# held-out hard videos, per seed (at least 20% fewer, the issue's bar). On micro it does not: with lr 1e-4 /
+# 5e-5 the rank-4 adapter barely moves this decoder (docs/micro.md). The videos are the first six of the
+# split, two of each trap; the shipped micro tracks their two-part and near-twin videos without help, so
+# SAM2's corrections come from camouflage (measured: 30 for SAM2 alone and 30 for LIT-LoRA, both seeds). If SAM2 alone needed (almost) none, "fewer" would be
+# vacuous: that fails outright (pytest.fail is not an AssertionError, so the xfail does not swallow it).
+# strict=True: a change that makes it pass fails this test, so the docs and the test get updated together.
 @pytest.mark.xfail(strict=True, raises=AssertionError,
                    reason="paper-default LIT-LoRA does not beat SAM2 on micro (docs/micro.md)")
 @pytest.mark.parametrize("seed", [0, 1])

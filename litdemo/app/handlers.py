@@ -417,11 +417,11 @@ def full_view(app: AppSession) -> dict:
     corrections = lit.history.corrections()
     untrained, tag = lit.untrained, render.model_tag(lit.predictor)
     plots = app.figures  # a plot is drawn again only when what it shows changed
-    train_curves = [e.train_curve for e in corrections if e.train_curve]
-    view["training_plot"] = plots.figure("training", (train_curves, tag),
-                                        lambda: render.training_figure(train_curves, tag))
-    ious = [e.suggestion_iou_before for e in corrections if e.suggestion_iou_before is not None]
-    view["improvement_plot"] = plots.figure("improvement", (ious, tag), lambda: render.improvement_figure(ious, tag))
+    view["training_plot"] = plots.figure("training", render.training_figure,
+                                         [e.train_curve for e in corrections if e.train_curve], tag)
+    view["improvement_plot"] = plots.figure(
+        "improvement", render.improvement_figure,
+        [e.suggestion_iou_before for e in corrections if e.suggestion_iou_before is not None], tag)
     per_frame = np.zeros(lit.num_frames, int)
     for e in corrections:
         per_frame[e.frame_idx] += 1
@@ -433,10 +433,9 @@ def full_view(app: AppSession) -> dict:
             curves[f"simulated {method}"] = [int(s == "corrected") for s in run["states"]]
         from ..plots import plot_timeline
 
-        states = {m: r["states"] for m, r in app.simulation.items()}
-        title = render._tagged("simulated user: what each frame needed", tag)
-        view["simulation_plot"] = plots.figure("simulation", (states, title),
-                                               lambda: plot_timeline(states, title=title))
+        view["simulation_plot"] = plots.figure(
+            "simulation", plot_timeline, {m: r["states"] for m, r in app.simulation.items()},
+            title=render._tagged("simulated user: what each frame needed", tag))
         (base, b), (learner, l) = [(m, r["corrections"]) for m, r in app.simulation.items()]
         accepted = app.simulation[learner]["accepted"]
         sim_info = (f"Simulated user on object {sorted(app.sample.gt)[0]}: **{base}** needed {b} corrections, "
@@ -445,7 +444,7 @@ def full_view(app: AppSession) -> dict:
                        else f" — {lit.predictor.model_label}" if tag else "")
                     + ".")
     view["simulation_info"] = sim_info
-    view["cumulative_plot"] = plots.figure("cumulative", (curves, tag), lambda: render.cumulative_figure(curves, tag))
+    view["cumulative_plot"] = plots.figure("cumulative", render.cumulative_figure, curves, tag)
     return view
 
 

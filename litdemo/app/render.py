@@ -105,10 +105,10 @@ class FigureMemo:
     def __reduce__(self):
         return FigureMemo, ()
 
-    def figure(self, key: str, data: Any, draw: Callable[[], Optional[Figure]]) -> Optional[Figure]:
-        """`draw()`'s figure, drawn again only when `data` (what it is drawn from) changed since the last call."""
-        signature = pickle.dumps(data)
+    def figure(self, key: str, draw: Callable[..., Optional[Figure]], *args: Any, **kwargs: Any) -> Optional[Figure]:
+        """`draw(*args, **kwargs)`, drawn again only when its arguments changed since the last call for `key`."""
+        signature = pickle.dumps((args, kwargs))
         kept = self._drawn.get(key)
         if kept is None or kept[0] != signature:
-            kept = self._drawn[key] = (signature, draw())
+            kept = self._drawn[key] = (signature, draw(*args, **kwargs))
         return kept[1]

@@ -28,6 +28,7 @@ from ..models import load_sam2, pick_device
 from ..predictor import LitVideoPredictor
 from ..session import LitSession
 from ..video_io import Video
+from .render import FigureMemo
 
 TOOLS = ("positive", "negative", "box")
 
@@ -144,7 +145,7 @@ class AppSession:
     box_corner: Optional[tuple[float, float]] = None  # first corner while drawing a box
     simulation: Optional[dict] = None            # last simulated-user comparison, for the plots
     exports: int = 0                             # counter for generated export names
-    figures: "FigureMemo" = field(default_factory=lambda: _figure_memo(), repr=False, compare=False)  # the plots last drawn
+    figures: FigureMemo = field(default_factory=FigureMemo, repr=False, compare=False)  # the plots last drawn
     # One handler at a time touches this tab's session (a scrub during propagation waits a frame).
     lock: SessionLock = field(default_factory=SessionLock, repr=False, compare=False)
 
@@ -188,12 +189,6 @@ class AppSession:
     @property
     def untrained(self) -> bool:
         return self.lit is not None and self.lit.untrained
-
-
-def _figure_memo():
-    from .render import FigureMemo  # render imports cv2 and matplotlib: only once a session exists
-
-    return FigureMemo()
 
 
 def close_session(app: Optional[AppSession]) -> None:
