@@ -2,6 +2,7 @@
 measured costs and image sizes, and warnings that leave the page as it was. Runs on micro (128 px)."""
 import socket
 import sys
+import threading
 import types
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from litdemo.app import AppConfig, build_demo, costs, offline
 from litdemo.app import handlers as h
-from litdemo.app import layout, picker
+from litdemo.app import layout, picker, priority
 from litdemo.app.gpu import gpu, on_zero_gpu
 from litdemo.app.samples import TOUR, load_sample, sample_names
 from litdemo.app.state import ModelChoice
@@ -285,3 +286,87 @@ def test_a_plot_is_drawn_and_encoded_again_only_when_its_data_changed(app, model
 
     back = pickle.loads(pickle.dumps(app.figures))  # a cache, not state: ZeroGPU's worker gets an empty one
     assert back._drawn == {} and app.figures._drawn
+
+
+# ------------------------------------------------------------------ long jobs at a lower CPU priority
+def _wired(demo) -> dict:
+    fns = demo.fns.values() if isinstance(demo.fns, dict) else demo.fns
+    return {f.api_name: f.fn for f in fns if f.api_name}
+
+
+def _record_thread_nice(monkeypatch) -> dict:
+    """Replace the handlers of propagate, correct and simulate with ones noting their thread's nice value."""
+    seen = {}
+
+    def streaming(name):
+        def handler(app, **kwargs):
+            seen[name] = priority.thread_nice()
+            yield {}
+            yield {}
+        return handler
+
+    def simulate(app, cfg, **kwargs):
+        seen["simulate"] = priority.thread_nice()
+        return {}
+
+    monkeypatch.setattr(h, "propagate", streaming("propagate"))
+    monkeypatch.setattr(h, "correct_and_continue", streaming("correct"))
+    monkeypatch.setattr(h, "simulate", simulate)
+    return seen
+
+
+def _press(demo, app) -> None:
+    wired, no_bar = _wired(demo), (lambda *args, **kwargs: None)
+    assert len(list(wired["propagate"](app, progress=no_bar))) == 2
+    assert len(list(wired["correct"](app, progress=no_bar))) == 2
+    wired["simulate"](app, progress=no_bar)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="one thread's priority is Linux's")
+def test_training_runs_on_lower_priority_threads_only_when_asked(app, monkeypatch):
+    seen = _record_thread_nice(monkeypatch)
+    base = priority.thread_nice()
+    _press(build_demo(AppConfig(pretrained=False, training_concurrency_limit=1)), app)
+    assert seen == {"propagate": base, "correct": base, "simulate": base}   # the default: normal priority
+    _press(build_demo(AppConfig(pretrained=False, training_concurrency_limit=1, training_nice=7)), app)
+    assert seen == {"propagate": base, "correct": base + 7, "simulate": base + 7}
+    assert priority.thread_nice() == base                                  # the caller's thread is unchanged
+    with pytest.raises(ValueError, match="training_nice must be in 0..19"):
+        AppConfig(training_nice=20)
+
+
+def test_lower_priority_workers_pass_results_failures_and_context():
+    import contextvars
+
+    workers = priority.LowPriorityWorkers(1, 3)
+    request = contextvars.ContextVar("request")
+    request.set("tab 1")  # Gradio keeps the event's request and progress bar in context variables
+    assert workers.run(request.get) == "tab 1"
+    with pytest.raises(KeyError, match="nothing"):
+        workers.run({}.__getitem__, "nothing")
+
+    def counting():
+        for i in range(3):
+            yield i, request.get(), threading.get_native_id()
+
+    steps = list(workers.steps(counting()))
+    assert [i for i, _, _ in steps] == [0, 1, 2] and {r for _, r, _ in steps} == {"tab 1"}
+    assert len({t for _, _, t in steps}) == 1 and steps[0][2] != threading.get_native_id()
+    workers.shutdown()
+
+
+def test_the_priority_benchmark_measures_propagations_beside_a_niced_training(micro, one_torch_thread):
+    """benchmarks/bench_training_priority.py cannot rot: one of its conditions, as small as it goes."""
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_training_priority as bench
+    from litdemo.datasets import make_procedural_video
+    from litdemo.tour import OFFLINE_INDEX, OFFLINE_SPLIT
+
+    video = make_procedural_video(OFFLINE_SPLIT, OFFLINE_INDEX, num_frames=12)
+    workers = priority.LowPriorityWorkers(1, 5)
+    done, steps = bench.condition(micro, video, propagators=1, count=2, trainer=workers)
+    assert len(done) == 2 and all(s > 0 for s in done)
+    assert steps and all(0 < s < 5 for s in steps)   # seconds per training step of each correction
+    workers.shutdown()

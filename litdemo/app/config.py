@@ -38,6 +38,10 @@ class AppConfig:
     # torch thread per job (OMP_NUM_THREADS=1), so clicks and propagations never wait behind
     # training (docs/app.md, "A workshop under load").
     training_concurrency_limit: int = 0
+    # Nice value added to the threads that run those long jobs (0..19; 0: they run on Gradio's threads at
+    # normal priority). litdemo's choice for a workshop on a CPU Space: the kernel then gives the cores to
+    # clicks and propagations first and training what is left (priority.py; docs/app.md). Linux only.
+    training_nice: int = 0
     # Sessions idle this long are dropped (their temp folder with them); closing the tab also drops it.
     session_ttl_s: float = 2 * 3600.0
     # The built-in synthetic sample (has ground truth, so "simulate" works): small enough for a CPU.
@@ -68,6 +72,8 @@ class AppConfig:
         if self.training_concurrency_limit < 0:
             raise ValueError(f"training_concurrency_limit must be >= 0, 0 meaning the model steps' queue "
                              f"(got {self.training_concurrency_limit}).")
+        if not 0 <= self.training_nice <= 19:
+            raise ValueError(f"training_nice must be in 0..19, 0 meaning normal priority (got {self.training_nice}).")
         if self.train_max_seconds < 0:
             raise ValueError(f"train_max_seconds must be >= 0, 0 meaning no cap (got {self.train_max_seconds}).")
         if not 0.0 < self.simulate_iou_threshold <= 1.0:

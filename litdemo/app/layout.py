@@ -28,6 +28,7 @@ from . import handlers as h
 from . import render
 from .config import AppConfig
 from .gpu import DEFAULT_DURATION_S, gpu
+from .priority import LowPriorityWorkers
 from .samples import ASSETS_DIR, SYNTHETIC, TOUR, sample_names
 from .state import AppSession, ModelCache, ModelChoice, close_session
 from .uploads import STRIDE_LABEL, TRUNCATE_LABEL
@@ -267,6 +268,10 @@ def _wire(c: dict, state: gr.State, cfg: AppConfig, models: ModelCache, assets_d
     device = DeviceCalls.make()  # decided now: spaces.GPU on ZeroGPU (see gpu.py), the plain functions elsewhere
     run = functools.partial(_run, comps=c, device=device)
     stream = functools.partial(_stream, comps=c, device=device)
+    # the long jobs, on lower-priority threads when the config asks for it (priority.py)
+    slow = device.on(training_workers(cfg))
+    run_slow = functools.partial(_run, comps=c, device=slow)
+    stream_slow = functools.partial(_stream, comps=c, device=slow)
 
     def load_sample(app, name, *m):
         return run(app, h.open_sample, name, choice(*m), cfg, models, assets_dir)
@@ -323,16 +328,16 @@ def _wire(c: dict, state: gr.State, cfg: AppConfig, models: ModelCache, assets_d
         yield from stream(app, h.propagate, from_current=True, progress=ReportProgress(progress))
 
     def correct(app, progress=gr.Progress()):
-        yield from stream(app, h.correct_and_continue, progress=ReportProgress(progress))
+        yield from stream_slow(app, h.correct_and_continue, progress=ReportProgress(progress))
 
     def simulate(app, progress=gr.Progress()):
-        return run(app, h.simulate, cfg, progress=ReportProgress(progress))
+        return run_slow(app, h.simulate, cfg, progress=ReportProgress(progress))
 
     def accept(app, adapter=None):
         return run(app, h.accept, adapter)
 
     def import_history(app, path, progress=gr.Progress()):
-        return run(app, h.import_history, path, progress=ReportProgress(progress))
+        return run_slow(app, h.import_history, path, progress=ReportProgress(progress))
 
     jobs = [c["propagate"].click(propagate, state, outs, api_name="propagate", **heavy),
             c["propagate_here"].click(propagate_here, state, outs, **heavy),
@@ -351,6 +356,14 @@ def _wire(c: dict, state: gr.State, cfg: AppConfig, models: ModelCache, assets_d
 
     c["play"].click(toggle, c["playing"], [c["timer"], c["playing"], c["play"]])
     c["timer"].tick(lambda app: run(app, h.step, 1, quiet=True), state, outs, **heavy)
+
+
+def training_workers(cfg: AppConfig) -> Optional[LowPriorityWorkers]:
+    """Threads for the long jobs at `cfg.training_nice` (None at 0: they run on Gradio's threads). As many
+    as those jobs may run at once: their own queue's limit, or the model steps' when they share it."""
+    if not cfg.training_nice:
+        return None
+    return LowPriorityWorkers(cfg.training_concurrency_limit or cfg.concurrency_limit, cfg.training_nice)
 
 
 class ReportProgress:
@@ -405,6 +418,14 @@ class DeviceCalls:
     @staticmethod
     def make() -> "DeviceCalls":
         return DeviceCalls(gpu(_call, duration=_gpu_seconds), gpu(_steps, duration=_gpu_seconds))
+
+    def on(self, workers: Optional[LowPriorityWorkers]) -> "DeviceCalls":
+        """The same calls, run on `workers`' lower-priority threads (None: where they are called)."""
+        if workers is None:
+            return self
+        calls = self
+        return DeviceCalls(lambda *a: workers.run(calls.call, *a),
+                           lambda *a: workers.steps(calls.steps(*a)))
 
 
 IN_PROCESS = DeviceCalls(_call, _steps)  # what `make()` gives anywhere but ZeroGPU
