@@ -331,6 +331,8 @@ def test_training_runs_on_lower_priority_threads_only_when_asked(app, monkeypatc
     _press(build_demo(AppConfig(pretrained=False, training_concurrency_limit=1, training_nice=7)), app)
     assert seen == {"propagate": base, "correct": base + 7, "simulate": base + 7}
     assert priority.thread_nice() == base                                  # the caller's thread is unchanged
+    monkeypatch.setenv("SPACES_ZERO_GPU", "1")  # there the work runs in the GPU worker's process: no threads
+    assert layout.training_workers(AppConfig(pretrained=False, training_nice=7)) is None
     with pytest.raises(ValueError, match="training_nice must be in 0..19"):
         AppConfig(training_nice=20)
 
@@ -352,6 +354,9 @@ def test_lower_priority_workers_pass_results_failures_and_context():
     steps = list(workers.steps(counting()))
     assert [i for i, _, _ in steps] == [0, 1, 2] and {r for _, r, _ in steps} == {"tab 1"}
     assert len({t for _, _, t in steps}) == 1 and steps[0][2] != threading.get_native_id()
+    # daemon threads, as Gradio's: a server told to stop does not wait for a running simulation
+    ours = [t for t in threading.enumerate() if t.name.startswith("litdemo-training")]
+    assert ours and all(t.daemon for t in ours)
     workers.shutdown()
 
 

@@ -27,7 +27,7 @@ from . import costs, offline
 from . import handlers as h
 from . import render
 from .config import AppConfig
-from .gpu import DEFAULT_DURATION_S, gpu
+from .gpu import DEFAULT_DURATION_S, gpu, on_zero_gpu
 from .priority import LowPriorityWorkers
 from .samples import ASSETS_DIR, SYNTHETIC, TOUR, sample_names
 from .state import AppSession, ModelCache, ModelChoice, close_session
@@ -361,7 +361,7 @@ def _wire(c: dict, state: gr.State, cfg: AppConfig, models: ModelCache, assets_d
 def training_workers(cfg: AppConfig) -> Optional[LowPriorityWorkers]:
     """Threads for the long jobs at `cfg.training_nice` (None at 0: they run on Gradio's threads). As many
     as those jobs may run at once: their own queue's limit, or the model steps' when they share it."""
-    if not cfg.training_nice:
+    if not cfg.training_nice or on_zero_gpu():  # on ZeroGPU the work runs in the GPU worker's process
         return None
     return LowPriorityWorkers(cfg.training_concurrency_limit or cfg.concurrency_limit, cfg.training_nice)
 

@@ -19,6 +19,7 @@ import concurrent.futures
 import contextvars
 import logging
 import os
+import queue
 import sys
 import threading
 from typing import Callable, Iterator
@@ -52,30 +53,58 @@ def thread_nice() -> int:
 class LowPriorityWorkers:
     """`workers` threads niced by `nice`, started on first use. `run(fn, ...)` calls fn on one of them and
     waits for its result (or exception); `steps(gen)` does the same for each step of a generator. The
-    caller's context variables go along (Gradio keeps its request and progress bar in them)."""
+    caller's context variables go along (Gradio keeps its request and progress bar in them).
+
+    Daemon threads, as Gradio's own workers are: a server told to stop does not wait for a running
+    simulation to end (a ThreadPoolExecutor's threads would be joined at exit)."""
 
     def __init__(self, workers: int, nice: int):
         if workers < 1:
             raise ValueError(f"workers must be >= 1 (got {workers}).")
         if not 0 <= nice <= MAX_NICE:
             raise ValueError(f"nice must be in 0..{MAX_NICE} (got {nice}); 0 keeps normal priority.")
-        self.nice = nice
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="litdemo-training",
-            initializer=lower_this_threads_priority, initargs=(nice,))
+        self.workers, self.nice = workers, nice
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
 
     def run(self, fn: Callable, *args, **kwargs):
-        context = contextvars.copy_context()
-        return self._pool.submit(context.run, fn, *args, **kwargs).result()
+        return self._submit(contextvars.copy_context(), fn, args, kwargs).result()
 
     def steps(self, gen: Iterator) -> Iterator:
         context = contextvars.copy_context()  # one context for the whole generator, entered per step
         done = object()
         while True:
-            item = self._pool.submit(context.run, next, gen, done).result()
+            item = self._submit(context, next, (gen, done), {}).result()
             if item is done:
                 return
             yield item
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Let the threads end once the jobs queued before this are done."""
+        with self._lock:
+            for _ in self._threads:
+                self._jobs.put(None)
+            self._threads = []
+
+    def _submit(self, context, fn, args, kwargs) -> concurrent.futures.Future:
+        with self._lock:
+            while len(self._threads) < self.workers:
+                thread = threading.Thread(target=self._serve, daemon=True,
+                                          name=f"litdemo-training-{len(self._threads)}")
+                thread.start()
+                self._threads.append(thread)
+        future = concurrent.futures.Future()
+        self._jobs.put((future, context, fn, args, kwargs))
+        return future
+
+    def _serve(self) -> None:
+        lower_this_threads_priority(self.nice)
+        while (job := self._jobs.get()) is not None:
+            future, context, fn, args, kwargs = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(context.run(fn, *args, **kwargs))
+            except BaseException as err:  # noqa: BLE001 - handed to the caller, who raises it
+                future.set_exception(err)
