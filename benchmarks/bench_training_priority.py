@@ -118,9 +118,9 @@ def main() -> None:
     print(f"\n{video.name}, {video.num_frames} frames, micro, {args.propagators} propagating threads, "
           f"one torch thread each, {args.rounds} rounds x {args.count} propagations per thread")
     print(f"{'condition':>14} {'propagation s':>14} {'vs alone':>9} {'train step ms':>14} {'vs training':>12}")
+    base = statistics.median(step["training"])
     for n in names:
         s = statistics.median(step[n]) if step[n] else None
-        base = statistics.median(step["training"])
         print(f"{n:>14} {med[n]:>14.2f} {med[n] / med['alone']:>9.2f} "
               + (f"{1000 * s:>14.1f} {s / base:>12.2f}" if s else f"{'-':>14} {'-':>12}"))
     normal.shutdown()

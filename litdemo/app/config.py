@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields
 
 from ..models import MODELS
 from ..validation import check_finite_fields
+from .priority import check_nice
 
 ENV_PREFIX = "LITDEMO_APP_"
 
@@ -72,8 +73,7 @@ class AppConfig:
         if self.training_concurrency_limit < 0:
             raise ValueError(f"training_concurrency_limit must be >= 0, 0 meaning the model steps' queue "
                              f"(got {self.training_concurrency_limit}).")
-        if not 0 <= self.training_nice <= 19:
-            raise ValueError(f"training_nice must be in 0..19, 0 meaning normal priority (got {self.training_nice}).")
+        check_nice(self.training_nice, "training_nice")
         if self.train_max_seconds < 0:
             raise ValueError(f"train_max_seconds must be >= 0, 0 meaning no cap (got {self.train_max_seconds}).")
         if not 0.0 < self.simulate_iou_threshold <= 1.0:

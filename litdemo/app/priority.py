@@ -27,10 +27,15 @@ from typing import Callable, Iterator
 MAX_NICE = 19  # the lowest priority Linux has
 
 
+def check_nice(nice: int, name: str = "nice") -> None:
+    """The one range check of a nice value to add (AppConfig.training_nice, the workers, the thread)."""
+    if not 0 <= nice <= MAX_NICE:
+        raise ValueError(f"{name} must be in 0..{MAX_NICE}, 0 meaning normal priority (got {nice}).")
+
+
 def lower_this_threads_priority(nice: int) -> bool:
     """Raise the calling thread's nice value by `nice` (0..19). False where the platform cannot do it."""
-    if not 0 <= nice <= MAX_NICE:
-        raise ValueError(f"nice must be in 0..{MAX_NICE} (got {nice}); 0 keeps normal priority.")
+    check_nice(nice)
     if nice == 0:
         return True
     if not sys.platform.startswith("linux"):
@@ -61,8 +66,7 @@ class LowPriorityWorkers:
     def __init__(self, workers: int, nice: int):
         if workers < 1:
             raise ValueError(f"workers must be >= 1 (got {workers}).")
-        if not 0 <= nice <= MAX_NICE:
-            raise ValueError(f"nice must be in 0..{MAX_NICE} (got {nice}); 0 keeps normal priority.")
+        check_nice(nice)  # here, not only in the threads: a bad value fails the caller, not a worker
         self.workers, self.nice = workers, nice
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
