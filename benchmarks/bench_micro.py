@@ -18,6 +18,8 @@ Parts (each a `litdemo bench` run under OUT/<part>, so a rerun reuses finished r
   count so the run stays deterministic (a time cap would make it depend on the machine's load)
 - silhouettes: real object shapes and motion (the DAVIS-2016 masks in $LITDEMO_DAVIS_ROOT, 128 px)
   painted with procedural looks over procedural backgrounds: shapes micro never saw in training
+- speed: how fast micro propagates on this machine (the issue's floor: 20 frames/s on a 2-core CPU),
+  through the session a user runs, with one and two torch threads, conditions interleaved per round
 Prints one markdown report: corrections per video and the reduction vs SAM2, per seed and per
 hard event, how often an update kept its step-0 weights, and the median training time per correction.
 """
@@ -35,7 +37,9 @@ from litdemo.config import BEST_STEP_RULES, LitConfig
 from litdemo.datasets import HARD_EVENTS
 
 ABLATIONS = ("sam2", "lit-lora-3", "lit-ft")
-PARTS = ("easy", "hard", "hard-paper", "ablations", "rules", "lr-x10", "shortcuts", "shortcuts-x10", "silhouettes")
+PARTS = ("easy", "hard", "hard-paper", "ablations", "rules", "lr-x10", "shortcuts", "shortcuts-x10", "silhouettes",
+         "speed")
+SPEED_FLOOR = 20.0  # frames/s: issue 10's floor for micro's propagation on this 2-core CPU
 LR_X10 = {"lr_first": 1e-3, "lr_later": 5e-4}  # the diagnostic's rates: 10x the paper's
 SHORTCUTS = {  # name -> LitConfig overrides (issue 13's candidates; none of them is a default)
     "steps 6/2 (a 1 s cap at 1024 px)": {"steps_first": 6, "steps_later": 2},
@@ -121,6 +125,8 @@ def main() -> None:
         report.append(f"| sam2 alone | {np.mean(sam2):.2f} | - | - | - |")
     if "silhouettes" in args.parts:
         report += silhouette_report(out / "silhouettes.json", args.checkpoint)
+    if "speed" in args.parts:
+        report += speed_report(propagation_speed(args.checkpoint))
     text = "\n".join(report)
     print(text)
     (out / "report.md").write_text(text + "\n")
@@ -275,6 +281,59 @@ def silhouette_report(path: Path, checkpoint=None) -> list[str]:
     lines = ["", "## silhouettes (DAVIS-2016 shapes, procedural looks): plain SAM2 (micro)", "",
              "| video | corrections / judged frames | J&F |", "|---|---|---|"]
     lines += [f"| {r['video']} | {r['corrections']} / {r['judged']} | {r['jf']:.3f} |" for r in rows]
+    return lines
+
+
+def propagation_speed(checkpoint=None, videos=("easy-0", "easy-1", "easy-2", "easy-3"), rounds: int = 3,
+                      threads=(1, 2), modes=("sam2", "lit-lora")) -> list[dict]:
+    """Frames per second of a first pass over a video, as a user gets it: a new session (its
+    feature cache empty), the GT mask of object 1 as the prompt on its first frame, `propagate_all`
+    timed to the last frame. Each round runs every (mode, threads) condition on every video, so a
+    load that comes and goes on this shared machine falls on all conditions alike. lit-lora's
+    session routes tracking through its adapter's decoder (zero before any correction), so its
+    frame rate is what LIT costs while it only tracks."""
+    import time
+
+    import torch
+
+    from litdemo import LitConfig, LitSession, load_sam2
+    from litdemo.datasets import make_procedural_video
+
+    predictor = load_sam2("micro", checkpoint=checkpoint, device="cpu")
+    samples = [make_procedural_video(name.split("-")[0], int(name.split("-")[1])) for name in videos]
+    before = torch.get_num_threads()
+    records = []
+    try:
+        for round_ in range(rounds):
+            for mode in modes:
+                for n in threads:
+                    torch.set_num_threads(n)
+                    for name, sample in zip(videos, samples):
+                        t0 = sample.first_annotated_frame(1)
+                        session = LitSession(predictor, sample.frames, LitConfig(mode=mode))
+                        session.prompt(t0, 1, mask=sample.gt[1][t0])
+                        start = time.perf_counter()
+                        masks = session.propagate_all(start_frame=t0)
+                        seconds = time.perf_counter() - start
+                        records.append({"round": round_, "mode": mode, "threads": n, "video": name,
+                                        "frames": len(masks), "seconds": seconds})
+    finally:
+        torch.set_num_threads(before)
+    return records
+
+
+def speed_report(records: list[dict]) -> list[str]:
+    """Median frames/s per (mode, threads), with its ratio to the issue's floor."""
+    lines = ["", f"## Propagation speed (first pass, 128 px, CPU; floor {SPEED_FLOOR:.0f} frames/s)", "",
+             "| mode | torch threads | frames / s (median) | min - max | vs the floor |", "|---|---|---|---|---|"]
+    conditions = sorted({(r["mode"], r["threads"]) for r in records}, key=lambda c: (c[0] != "sam2", c))
+    for mode, n in conditions:
+        fps = [r["frames"] / r["seconds"] for r in records if (r["mode"], r["threads"]) == (mode, n)]
+        lines.append(f"| {mode} | {n} | {np.median(fps):.1f} | {min(fps):.1f} - {max(fps):.1f} | "
+                     f"{np.median(fps) / SPEED_FLOOR:.2f}x |")
+    frames = {r["frames"] for r in records}
+    lines.append(f"\n{len(records)} timed passes of {'/'.join(map(str, sorted(frames)))} frames "
+                 f"({', '.join(sorted({r['video'] for r in records}))}).")
     return lines
 
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: a random-init SAM2.1 tiny at 256 px, the shipped micro model and small synthetic videos."""
+"""Shared fixtures: a random-init SAM2.1 tiny at 128 px (and at 256 px where a test needs finer masks), the
+shipped micro model and small synthetic videos."""
 import os
 import socket
 from contextlib import contextmanager
@@ -12,7 +13,10 @@ os.environ.setdefault("TQDM_DISABLE", "1")        # keep sam2's progress bars ou
 os.environ.setdefault("HF_HUB_OFFLINE", "1")      # tests never reach for the network
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-IMAGE_SIZE = 256
+# The random-init tiny's input size: 128 px runs the same code as 1024 px (SAM2's architecture at a
+# smaller input) at ~1/3 of 256 px's cost. Its masks come from 32x32 logits, too coarse for the few
+# tests that fit a 32-pixel square to IoU 0.9: those take `predictor_256`.
+IMAGE_SIZE = 128
 
 # The DAVIS-2016 sample lives beside the repository (../shared/data/davis2016); the variable
 # may point elsewhere.
@@ -27,6 +31,15 @@ def predictor():
 
     torch.manual_seed(0)
     return load_sam2("tiny", pretrained=False, image_size=IMAGE_SIZE, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def predictor_256():
+    """The same random-init tiny at 256 px: its 64x64 mask logits let LIT-FT fit the test square to IoU 0.9."""
+    from litdemo.models import load_sam2
+
+    torch.manual_seed(0)
+    return load_sam2("tiny", pretrained=False, image_size=256, device="cpu")
 
 
 @pytest.fixture(scope="session")

@@ -42,3 +42,15 @@ def test_the_silhouettes_part_measures_the_checkpoint_it_is_given(tmp_path, one_
     # random weights track nothing: every judged frame corrected (their J&F is high only because of that)
     assert untrained[0]["corrections"] == untrained[0]["judged"] > 20
     assert (tmp_path / "new" / "random" / "report.md").read_text().count("blackswan") == 1
+
+
+def test_the_speed_part_times_whole_first_passes_per_condition():
+    # what the part measures, not how fast it is (speed is read from the script's report, never asserted)
+    sys.path.insert(0, str(SCRIPT.parent))
+    import bench_micro
+
+    records = bench_micro.propagation_speed(videos=("easy-1",), rounds=2, threads=(1,), modes=("sam2", "lit-lora"))
+    assert [(r["round"], r["mode"]) for r in records] == [(0, "sam2"), (0, "lit-lora"), (1, "sam2"), (1, "lit-lora")]
+    assert all(r["frames"] == 32 and r["seconds"] > 0 and r["threads"] == 1 for r in records)  # every frame tracked
+    report = "\n".join(bench_micro.speed_report(records))
+    assert report.count("| sam2 | 1 |") == report.count("| lit-lora | 1 |") == 1 and "floor 20 frames/s" in report

@@ -8,6 +8,14 @@ from litdemo.decoder import DecoderInputs, EmptyPrompt, run_decoder
 from litdemo.models import build_architecture
 
 
+def random_decoder_inputs(predictor, batch, generator=None):
+    """Decoder inputs shaped for this predictor's input size: image embedding at 1/16, high-res features at 1/4, 1/8."""
+    side = predictor.image_size
+    return DecoderInputs(torch.randn(batch, 256, side // 16, side // 16, generator=generator),
+                         (torch.randn(batch, 32, side // 4, side // 4, generator=generator),
+                          torch.randn(batch, 64, side // 8, side // 8, generator=generator)))
+
+
 def expected_lora_params(decoder, rank):
     """r * (in + out) for every q/k/v Linear inside the two-way transformer, counted from the module tree."""
     total = 0
@@ -38,8 +46,7 @@ def test_fresh_lora_equals_base_decoder_and_refuses_double_wrap(predictor):
     adapted = make_adapted_decoder(base, LitConfig())
     prompt = EmptyPrompt(predictor)
     g = torch.Generator().manual_seed(0)
-    inputs = DecoderInputs(torch.randn(2, 256, 16, 16, generator=g),
-                           (torch.randn(2, 32, 64, 64, generator=g), torch.randn(2, 64, 32, 32, generator=g)))
+    inputs = random_decoder_inputs(predictor, 2, g)
     with torch.no_grad():
         a, b = run_decoder(base, prompt, inputs), run_decoder(adapted, prompt, inputs)
     # peft initialises LoRA B to zero: before training the adapter changes nothing
@@ -72,7 +79,7 @@ def test_adapter_saves_in_peft_format_and_loads_back(predictor, tmp_path):
     assert (folder / "adapter_config.json").is_file() and (folder / "adapter_model.safetensors").is_file()
     loaded = load_adapter(base, folder, LitConfig())
     prompt = EmptyPrompt(predictor)
-    inputs = DecoderInputs(torch.randn(1, 256, 16, 16), (torch.randn(1, 32, 64, 64), torch.randn(1, 64, 32, 32)))
+    inputs = random_decoder_inputs(predictor, 1)
     with torch.no_grad():
         assert torch.allclose(run_decoder(adapted, prompt, inputs).mask_logits,
                               run_decoder(loaded, prompt, inputs).mask_logits)

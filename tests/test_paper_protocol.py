@@ -2,7 +2,7 @@
 
 Each numbered rule of issue 11 has a test that fails if `paper` silently behaves like
 `interactive`: the same calls are made under both protocols and the outcomes must differ where
-the rule says so. Real sessions use the untrained SAM2.1 tiny at 256 px (conftest.py).
+the rule says so. Real sessions use the untrained SAM2.1 tiny at 128 px (conftest.py).
 """
 import json
 from types import SimpleNamespace

@@ -1,4 +1,4 @@
-"""The LIT session end to end on a random-init SAM2.1 tiny (256 px) and a synthetic video."""
+"""The LIT session end to end on a random-init SAM2.1 tiny (128 px; two tests at 256 px) and a synthetic video."""
 import numpy as np
 import pytest
 import torch
@@ -201,9 +201,9 @@ def test_multi_adapter_starts_a_new_expert_for_a_new_appearance(predictor, squar
     assert [e.adapter_idx for e in s.history.corrections()] == [0, 1]
 
 
-def test_small_capture_budget_drops_frames_and_recomputes_them(predictor, square_video):
+def test_small_capture_budget_drops_frames_and_recomputes_them(predictor_256, square_video):
     frames, masks = square_video
-    s = make_session(predictor, square_video, "lit-ft", capture_budget_mb=0.5)
+    s = make_session(predictor_256, square_video, "lit-ft", capture_budget_mb=0.5)
     s.propagate_all()
     one = s.captures.get(1, 9).nbytes
     assert len(s.captures) == max(1, int(0.5 * 2**20 // one)) < len(frames) - 1
@@ -252,21 +252,21 @@ def test_sam2_mode_reproduces_raw_sam2_exactly(predictor, square_video, tmp_path
         assert all(np.array_equal(ours[f], raw[f]) for f in raw)
 
 
-def test_replaying_a_saved_history_continues_the_session(predictor, square_video, tmp_path):
+def test_replaying_a_saved_history_continues_the_session(predictor_256, square_video, tmp_path):
     frames, masks = square_video
-    s = make_session(predictor, square_video, "lit-ft")
+    s = make_session(predictor_256, square_video, "lit-ft")
     tracked_until(s, 3)
     s.correct(3, 1, mask=masks[3])
     tracked_until_from = [f for f, _ in s.propagate(start_frame=3)]
     s.accept(6, 1)
     saved = History.load(s.history.save(tmp_path / "h.json"))
-    fresh = LitSession(predictor, frames, LitConfig(mode="lit-ft"))
+    fresh = LitSession(predictor_256, frames, LitConfig(mode="lit-ft"))
     fresh.replay(saved)
     assert [(e.kind, e.frame_idx) for e in fresh.history.events] == [("prompt", 0), ("correction", 3), ("accepted", 6)]
     assert fresh.learners[1].trained and iou(fresh.suggest(3, 1), masks[3]) >= 0.9
     with pytest.raises(ValueError, match="reset"):
         fresh.replay(saved)
-    other = LitSession(predictor, frames[:5], LitConfig(mode="lit-ft"))
+    other = LitSession(predictor_256, frames[:5], LitConfig(mode="lit-ft"))
     with pytest.raises(ValueError, match="10-frame"):
         other.replay(saved)
 
