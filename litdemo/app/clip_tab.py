@@ -16,6 +16,7 @@ import numpy as np
 from ..clip import ClipLitConfig, ClipLitSession, SyntheticFineGrained, list_models
 from ..clip.plots import plot_cumulative_corrections, plot_training_curve
 from ..clip.session import MODE_LABELS
+from . import pictures
 from .config import AppConfig
 
 
@@ -143,5 +144,7 @@ def _run(tab: ClipTab, fn, *args, state, comps) -> dict:
             raise gr.Error(str(err) or type(err).__name__, title="Cannot do that", print_exception=False) from err
     out = {state: tab}
     for key, value in view.items():
+        if isinstance(comps[key], gr.Image) and value is not None and not isinstance(value, (str, dict)):
+            value = pictures.for_component(comps[key], value)  # written whole: tabs may show the same image
         out[comps[key]] = gr.update(**value) if isinstance(value, dict) and key == "labels" else value
     return out

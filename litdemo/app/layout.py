@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import gradio as gr
+import numpy as np
 import torch
 
 from ..models import MODELS
 from ..video_io import VideoError
-from . import costs, offline
+from . import costs, offline, pictures
 from . import handlers as h
 from . import render
 from .config import AppConfig
@@ -142,8 +143,13 @@ def _video_tab(cfg: AppConfig, assets_dir: Optional[Path], start: offline.StartM
     untrained = not cfg.pretrained
     with gr.Row():
         with gr.Column(scale=3, min_width=360):
+            # Sent as JPEG, not Gradio's default WebP: the server encodes this picture on every click, step,
+            # played frame and streamed propagation update, and a 640 px frame takes ~60 ms as WebP against
+            # ~2 ms as JPEG on a 2-core CPU (a quarter of a propagation's server time went to WebP:
+            # docs/app.md, "Where a propagation's time goes"). At 5x enlargement JPEG's loss does not show.
             c["image"] = gr.Image(label="Frame: click to add points (or two corners of a box)", type="numpy",
-                                  interactive=False, elem_id="lit-frame", buttons=["fullscreen"], height=420)
+                                  interactive=False, elem_id="lit-frame", buttons=["fullscreen"], height=420,
+                                  format="jpeg")
             c["frame_info"] = gr.Markdown("Load a video to start.", elem_id="lit-frame-info")
             with gr.Row():
                 c["prev"] = gr.Button("◀ prev", elem_id="lit-prev", size="sm", min_width=60)
@@ -152,7 +158,7 @@ def _video_tab(cfg: AppConfig, assets_dir: Optional[Path], start: offline.StartM
             c["frame"] = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="lit-slider")
             c["timeline"] = gr.Image(label="Timeline: what each frame needed (click a frame to jump to it)",
                                      type="numpy", interactive=False, elem_id="lit-timeline", height=56,
-                                     show_label=False, buttons=[])
+                                     show_label=False, buttons=[], format="png")  # exact state colours, ~1 ms
             gr.HTML(render.timeline_legend_html())
             c["suggestion_info"] = gr.Markdown("", elem_id="lit-suggestion-info")
             _picker(c)
@@ -467,9 +473,14 @@ def _updates(app: AppSession, view: dict, comps: dict) -> dict:
 
     out: dict = {comps["state"]: app}  # stored back, so the state's time-to-live restarts
     for key, value in view.items():
+        component = comps[key]
         if isinstance(value, Figure):
-            value = encoded_plot(comps[key], value)
-        out[comps[key]] = gr.update(**value) if isinstance(value, dict) else value
+            value = encoded_plot(component, value)
+        elif isinstance(component, gr.Image) and isinstance(value, np.ndarray):
+            value = pictures.for_component(component, value)  # written whole: tabs may show the same picture
+        elif isinstance(component, gr.Gallery) and isinstance(value, list):
+            value = pictures.for_gallery(component, value)
+        out[component] = gr.update(**value) if isinstance(value, dict) else value
     return out
 
 

@@ -1,0 +1,71 @@
+"""Pictures handed to Gradio as files already in its cache, each written whole, once.
+
+Left to itself, Gradio saves a numpy or PIL picture by writing it *in place* to a file named after
+its content. Two tabs showing the same picture at the same moment (a workshop: thirty students on
+the same tour video, at the same step) then race: one tab's browser downloads the file while the
+other tab's event is rewriting it, and the server fails that download ("Too little data for
+declared Content-Length"; seen in the load test, benchmarks/bench_app_load.py). Here a picture is
+encoded once, written beside its final name and renamed into place, so a reader sees the whole
+file or none; a file already there is reused, not rewritten. Gradio serves a path that lies inside
+its cache as it is.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+from PIL import Image
+
+Picture = Union[np.ndarray, Image.Image]
+
+
+def encode(picture: Picture, fmt: str) -> bytes:
+    """The picture as the bytes of an image file in `fmt` (Pillow's name: "jpeg", "png", "webp")."""
+    image = picture if isinstance(picture, Image.Image) else Image.fromarray(np.asarray(picture, np.uint8))
+    if fmt.lower() in ("jpeg", "jpg") and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")  # JPEG has no alpha
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def cached_file(data: bytes, cache_dir: Union[str, Path], name: str) -> str:
+    """`data` as the file `cache_dir/<sha256>/name`, written whole; an existing one is reused."""
+    folder = Path(cache_dir) / hashlib.sha256(data).hexdigest()
+    path = folder / name
+    try:
+        os.utime(path)  # it exists: reuse it, and let Gradio's delete_cache age it from now
+        return str(path)
+    except FileNotFoundError:
+        pass
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)  # atomic: a concurrent writer of the same bytes replaces it with the same file
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return str(path)
+
+
+def for_component(component: Any, picture: Picture) -> str:
+    """`picture` as the path an Image component (its `format`, its cache) serves as it is."""
+    fmt = component.format or "png"
+    return cached_file(encode(picture, fmt), component.GRADIO_CACHE, f"image.{fmt}")
+
+
+def for_gallery(gallery: Any, items: list) -> list:
+    """A Gallery's (picture, caption) items with each picture replaced by its cached path."""
+    return [(for_component(gallery, picture), caption) if _is_picture(picture) else (picture, caption)
+            for picture, caption in items]
+
+
+def _is_picture(value: Any) -> bool:
+    return isinstance(value, (np.ndarray, Image.Image))
