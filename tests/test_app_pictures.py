@@ -84,3 +84,27 @@ def test_a_gallery_keeps_its_captions_and_gets_paths(tmp_path, monkeypatch):
     assert all(isinstance(p, str) and os.path.isfile(p) for p, _ in items)
     img = Image.open(BytesIO(open(items[0][0], "rb").read()))
     assert np.array_equal(np.asarray(img), picture(4))
+
+
+def test_the_apps_views_send_their_pictures_through_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache"))
+    from litdemo.app import layout
+    from litdemo.app.state import AppSession
+
+    comps = {"state": gr.State(), "image": gr.Image(format="jpeg"), "timeline": gr.Image(format="png"),
+             "picker_gallery": gr.Gallery(format="png"), "frame_info": gr.Markdown()}
+    view = {"image": picture(6), "timeline": picture(7), "picker_gallery": [(picture(8), "adapter 1")],
+            "frame_info": "Frame **0**"}
+    out = layout._updates(AppSession(tmp_path / "root"), view, comps)
+    assert out[comps["image"]].endswith("image.jpeg") and os.path.isfile(out[comps["image"]])
+    assert np.array_equal(np.asarray(Image.open(out[comps["timeline"]])), picture(7))
+    assert out[comps["picker_gallery"]][0][1] == "adapter 1" and os.path.isfile(out[comps["picker_gallery"]][0][0])
+    assert out[comps["frame_info"]] == "Frame **0**"
+
+
+def test_the_app_sends_its_frame_as_jpeg_and_its_timeline_as_png():
+    from litdemo.app import AppConfig, build_demo
+
+    demo = build_demo(AppConfig(pretrained=False, image_size=256))
+    formats = {b.elem_id: b.format for b in demo.blocks.values() if isinstance(b, gr.Image) and b.elem_id}
+    assert formats["lit-frame"] == "jpeg" and formats["lit-timeline"] == "png"
