@@ -6,6 +6,7 @@ from io import BytesIO
 
 import gradio as gr
 import numpy as np
+import pytest
 from PIL import Image
 
 from litdemo.app import pictures
@@ -25,6 +26,8 @@ def test_a_picture_lands_in_the_components_cache_in_its_format(tmp_path, monkeyp
     jpeg = pictures.for_component(frame, a)
     assert jpeg.endswith("image.jpeg") and Image.open(jpeg).format == "JPEG"
     assert pictures.for_component(strip, picture(1)) != png                     # other content, other file
+    with pytest.raises(TypeError, match="uint8"):
+        pictures.for_component(strip, a / 255.0)                                # never cast silently to black
 
 
 def test_the_same_picture_again_reuses_the_file_without_rewriting_it(tmp_path):

@@ -145,7 +145,7 @@ def _video_tab(cfg: AppConfig, assets_dir: Optional[Path], start: offline.StartM
         with gr.Column(scale=3, min_width=360):
             # Sent as JPEG, not Gradio's default WebP: the server encodes this picture on every click, step,
             # played frame and streamed propagation update, and a 640 px frame takes ~60 ms as WebP against
-            # ~2 ms as JPEG on a 2-core CPU (a quarter of a propagation's server time went to WebP:
+            # ~4 ms as JPEG on a 2-core CPU (a quarter of a propagation's server time went to WebP:
             # docs/app.md, "Where a propagation's time goes"). At 5x enlargement JPEG's loss does not show.
             c["image"] = gr.Image(label="Frame: click to add points (or two corners of a box)", type="numpy",
                                   interactive=False, elem_id="lit-frame", buttons=["fullscreen"], height=420,

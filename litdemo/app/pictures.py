@@ -26,7 +26,10 @@ Picture = Union[np.ndarray, Image.Image]
 
 def encode(picture: Picture, fmt: str) -> bytes:
     """The picture as the bytes of an image file in `fmt` (Pillow's name: "jpeg", "png", "webp")."""
-    image = picture if isinstance(picture, Image.Image) else Image.fromarray(np.asarray(picture, np.uint8))
+    if isinstance(picture, np.ndarray) and picture.dtype != np.uint8:
+        # the app draws uint8 pictures; a cast here would silently turn floats in [0, 1] into black
+        raise TypeError(f"a picture to send must be uint8, got {picture.dtype}")
+    image = picture if isinstance(picture, Image.Image) else Image.fromarray(picture)
     if fmt.lower() in ("jpeg", "jpg") and image.mode not in ("RGB", "L"):
         image = image.convert("RGB")  # JPEG has no alpha
     buffer = io.BytesIO()
