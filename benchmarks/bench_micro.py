@@ -290,8 +290,8 @@ def propagation_speed(checkpoint=None, videos=("easy-0", "easy-1", "easy-2", "ea
     feature cache empty), the GT mask of object 1 as the prompt on its first frame, `propagate_all`
     timed to the last frame. Each round runs every (mode, threads) condition on every video, so a
     load that comes and goes on this shared machine falls on all conditions alike. lit-lora's
-    session routes tracking through its adapter's decoder (zero before any correction), so its
-    frame rate is what LIT costs while it only tracks."""
+    session also keeps each tracked frame's decoder inputs (half precision, for training on a later
+    correction), so its frame rate is what LIT costs while it only tracks."""
     import time
 
     import torch
