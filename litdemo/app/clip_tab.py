@@ -144,7 +144,6 @@ def _run(tab: ClipTab, fn, *args, state, comps) -> dict:
             raise gr.Error(str(err) or type(err).__name__, title="Cannot do that", print_exception=False) from err
     out = {state: tab}
     for key, value in view.items():
-        if isinstance(comps[key], gr.Image) and value is not None and not isinstance(value, (str, dict)):
-            value = pictures.for_component(comps[key], value)  # written whole: tabs may show the same image
+        value = pictures.as_served(comps[key], value)  # written whole: tabs may show the same image
         out[comps[key]] = gr.update(**value) if isinstance(value, dict) and key == "labels" else value
     return out

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import gradio as gr
-import numpy as np
 import torch
 
 from ..models import MODELS
@@ -476,10 +475,8 @@ def _updates(app: AppSession, view: dict, comps: dict) -> dict:
         component = comps[key]
         if isinstance(value, Figure):
             value = encoded_plot(component, value)
-        elif isinstance(component, gr.Image) and isinstance(value, np.ndarray):
-            value = pictures.for_component(component, value)  # written whole: tabs may show the same picture
-        elif isinstance(component, gr.Gallery) and isinstance(value, list):
-            value = pictures.for_gallery(component, value)
+        else:
+            value = pictures.as_served(component, value)  # written whole: tabs may show the same picture
         out[component] = gr.update(**value) if isinstance(value, dict) else value
     return out
 

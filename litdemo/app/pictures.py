@@ -14,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
 from PIL import Image
+
+from ..files import atomic_file
 
 Picture = Union[np.ndarray, Image.Image]
 
@@ -39,22 +40,14 @@ def encode(picture: Picture, fmt: str) -> bytes:
 
 def cached_file(data: bytes, cache_dir: Union[str, Path], name: str) -> str:
     """`data` as the file `cache_dir/<sha256>/name`, written whole; an existing one is reused."""
-    folder = Path(cache_dir) / hashlib.sha256(data).hexdigest()
-    path = folder / name
+    path = Path(cache_dir) / hashlib.sha256(data).hexdigest() / name
     try:
         os.utime(path)  # it exists: reuse it, and let Gradio's delete_cache age it from now
         return str(path)
     except FileNotFoundError:
         pass
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)  # atomic: a concurrent writer of the same bytes replaces it with the same file
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp:  # a concurrent writer of the same bytes replaces it with the same file
+        tmp.write_bytes(data)
     return str(path)
 
 
@@ -68,6 +61,17 @@ def for_gallery(gallery: Any, items: list) -> list:
     """A Gallery's (picture, caption) items with each picture replaced by its cached path."""
     return [(for_component(gallery, picture), caption) if _is_picture(picture) else (picture, caption)
             for picture, caption in items]
+
+
+def as_served(component: Any, value: Any) -> Any:
+    """A view's value for `component`, its pictures as cached paths (Image, Gallery); anything else as it is."""
+    import gradio as gr
+
+    if isinstance(component, gr.Image) and _is_picture(value):
+        return for_component(component, value)
+    if isinstance(component, gr.Gallery) and isinstance(value, list):
+        return for_gallery(component, value)
+    return value
 
 
 def _is_picture(value: Any) -> bool:
