@@ -5,9 +5,17 @@ import socket
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-import pytest
-import torch
+# One torch thread per process, set before torch loads its OpenMP runtime (notebook kernels, benchmark workers
+# and app servers started by the tests inherit it). The suite runs as two pytest-xdist workers on the 2-core CI
+# machine (pyproject.toml); with torch's default of one thread per core, two busy workers oversubscribe the
+# cores and OpenMP's spin-waiting made the suite slower than one process: 31:25 against 23:52 serially, one
+# notebook 66 s -> 456 s; with one thread each, 15:37 (measured 2026-12-02). The models here are tiny: a second
+# thread bought little even alone (micro propagates 39.2 frames/s on one thread, 39.9 on two: docs/micro.md).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 os.environ.setdefault("TQDM_DISABLE", "1")        # keep sam2's progress bars out of test logs
 os.environ.setdefault("HF_HUB_OFFLINE", "1")      # tests never reach for the network
@@ -138,3 +146,30 @@ def running_app(cfg):
         yield demo, f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
+
+
+# --- scheduling ------------------------------------------------------------------------------------------------
+
+# Test files by their serial time on the 2-core CI machine, heaviest first (seconds, 2026-12-02). The two xdist
+# workers take whole files in this order (--dist loadfile --no-loadscope-reorder), so the long ones start first
+# and the short ones fill in at the end instead of one worker finishing a long file alone. Files not named here
+# follow in their usual order; a new heavy file belongs in this list.
+HEAVIEST_FIRST = (
+    "test_notebooks.py",       # 244
+    "test_benchmark.py",       # 207
+    "test_micro.py",           # 194
+    "test_session.py",         # 96
+    "test_zerogpu.py",         # 94
+    "test_device_check.py",    # 76
+    "test_app_browser.py",     # 72
+    "test_paper_protocol.py",  # 70
+    "test_reliability.py",     # 48
+    "test_app_tour.py",        # 42
+    "test_clip_micro.py",      # 37
+    "test_bench_micro.py",     # 36
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(HEAVIEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: a file's own order is kept

@@ -13,9 +13,6 @@ from litdemo.datasets import DatasetError, make_synthetic_video, save_davis_layo
 SEEDS = (0, 1, 2)
 # Small and fast: an untrained SAM2.1 tiny at 128 px, one torch thread (the test machine is shared).
 TINY = dict(model="tiny", image_size=128, pretrained=False, device="cpu", threads=1)
-# The LIT-FT checks below are a minute of single-threaded runs each: two worker processes of one thread
-# use both of CI's cores (a process run equals a serial one: test_process_backend_equals_serial).
-BOTH_CORES = {**TINY, "threads": None, "backend": "process", "workers": 2}
 
 
 def per_seed(result):
@@ -33,7 +30,7 @@ def comparable(result):
 def synthetic_out(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench_synthetic")
     result = run_benchmark("synthetic", methods=("sam2", "lit-ft"), sequences=["synthetic-0"], out=out, seeds=SEEDS,
-                           dataset_options={"num_frames": 16}, **BOTH_CORES)
+                           dataset_options={"num_frames": 16}, **TINY)
     return out, result
 
 
@@ -60,10 +57,10 @@ def test_lit_ft_needs_far_fewer_corrections_than_sam2_on_synthetic(synthetic_out
 
 def test_lit_ft_needs_far_fewer_corrections_than_sam2_on_davis(davis_root, tmp_path):
     # one DAVIS-2016 sequence (real frames through the DAVIS loader), every 2nd frame, 16 frames, 128 px, the
-    # three seeds (three random models): about a minute on 2 cores. The test below runs lit-ft on blackswan.
+    # three seeds (three random models): about a minute on one core. The test below runs lit-ft on blackswan.
     result = run_benchmark("davis", root=davis_root, methods=("sam2", "lit-ft"), sequences=["car-shadow"],
                            seeds=SEEDS, stride=2, max_frames=16, max_side=128, out=tmp_path, plots=False,
-                           **BOTH_CORES)
+                           **TINY)
     counts = per_seed(result)
     print(result.to_markdown(by_seed=True))
     for seed in SEEDS:
