@@ -9,7 +9,7 @@ from pathlib import Path
 # and app servers started by the tests inherit it). The suite runs as two pytest-xdist workers on the 2-core CI
 # machine (pyproject.toml); with torch's default of one thread per core, two busy workers oversubscribe the
 # cores and OpenMP's spin-waiting made the suite slower than one process: 31:25 against 23:52 serially, one
-# notebook 66 s -> 456 s; with one thread each, 15:37 (measured 2026-12-02). The models here are tiny: a second
+# notebook 66 s -> 456 s; with one thread each, 13:58 (measured 2026-12-02). The models here are tiny: a second
 # thread bought little even alone (micro propagates 39.2 frames/s on one thread, 39.9 on two: docs/micro.md).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -157,7 +157,7 @@ def running_app(cfg):
 HEAVIEST_FIRST = (
     "test_notebooks.py",       # 244
     "test_benchmark.py",       # 207
-    "test_micro.py",           # 194
+    "test_micro.py",           # 194 (~165 since its tour-263 test joined test_app_tour.py)
     "test_session.py",         # 96
     "test_zerogpu.py",         # 94
     "test_device_check.py",    # 76

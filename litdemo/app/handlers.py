@@ -364,8 +364,9 @@ def simulate(app: AppSession, cfg: AppConfig, progress: Progress = None) -> dict
         lit_cfg = method_config(method, steps_first=cfg.train_steps_first, steps_later=cfg.train_steps_later)
         run = run_simulated_user(app.lit.predictor, app.sample, obj_id, method, protocol=protocol,
                                  lit_config=lit_cfg, progress=tick)
+        # train_curves: what each LIT update did (batch IoU and loss per step), to inspect why LIT helped or not
         runs[method] = {"states": list(run.states), "corrections": int(run.corrections),
-                        "accepted": int(run.accepted)}
+                        "accepted": int(run.accepted), "train_curves": list(run.train_curves)}
     app.simulation = runs
     return full_view(app)
 
