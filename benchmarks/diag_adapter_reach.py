@@ -22,6 +22,15 @@ the layer's own strongest direction reshapes what the layer does) and the share 
 directions (21-29% for random matrices of the attention layers' shapes, near 100% for a learned low-rank
 change). A cosine over all entries alone hides such a change: a rank-1 change as large as the init's
 largest singular value leaves the cosine at ~0.97 for a 64 x 64 layer.
+`--gauge C` first rescales every attention block of the decoder without changing what it computes (q and v
+projections x C, k projections and the output projection's weight / C: each attention score q.k and each output
+is the same number) and runs the variants on that decoder. SAM2 alone gives the same corrections; a LoRA trained
+with Adam at a fixed learning rate does not: its update to q or v now counts 1/C times as much in the scores and
+outputs, its update to k C times. So whether the paper's rates "reach" a decoder depends on the scale its own
+training left in these layers, not on what the decoder computes.
+`--norms` prints the largest singular value of each attention block's q, k, v and output projections, in
+the gauge training left them (0.86-1.90 on the shipped micro, where the seed-0 initialisation has 0.91-1.34:
+within a block they stay of one size).
 `--attention` prints how sharp the decoder's attention is while tracking (SAM2 alone), shipped weights
 against that init: per attention block, the entropy of each query's weights over log(keys) (1: uniform),
 the mean largest weight, and the spread (std) of the scaled scores over the keys.
@@ -137,20 +146,53 @@ class LogitWatch:
         self.fixed.append((after.binary() == truth)[wrong].float().mean().item())
 
 
-def run_variant(variant: str, videos: list[int], lr_scale: float, checkpoint=None) -> None:
+@torch.no_grad()
+def rescale_attention(decoder, gauge: float) -> int:
+    """Rescale each attention block of `decoder` in place so that it computes the same function:
+    q_proj and v_proj x gauge, k_proj / gauge, out_proj's weight / gauge (its bias stays).
+    Returns the number of blocks rescaled."""
+    from sam2.modeling.sam.transformer import Attention
+
+    blocks = [m for m in decoder.modules() if isinstance(m, Attention)]
+    for block in blocks:
+        for layer, factor in ((block.q_proj, gauge), (block.v_proj, gauge), (block.k_proj, 1 / gauge)):
+            layer.weight.mul_(factor)
+            layer.bias.mul_(factor)
+        block.out_proj.weight.div_(gauge)
+    return len(blocks)
+
+
+def print_norms(checkpoint=None, gauge: float = 1.0) -> None:
+    from sam2.modeling.sam.transformer import Attention
+
+    decoder = load_sam2("micro", checkpoint=checkpoint, device="cpu").sam_mask_decoder
+    if gauge != 1.0:
+        rescale_attention(decoder, gauge)
+    print(f"{'attention block (largest singular value)':>46} {'q':>6} {'k':>6} {'v':>6} {'out':>6}")
+    for name, block in decoder.named_modules():
+        if isinstance(block, Attention):
+            norms = [torch.linalg.matrix_norm(layer.weight, 2).item()
+                     for layer in (block.q_proj, block.k_proj, block.v_proj, block.out_proj)]
+            print(f"{name:>46} " + " ".join(f"{n:>6.2f}" for n in norms))
+
+
+def run_variant(variant: str, videos: list[int], lr_scale: float, checkpoint=None, gauge: float = 1.0,
+                seeds: tuple[int, ...] = (0,)) -> None:
     saved = adapters.lora_config, adapters.make_adapted_decoder
     method = patch_variant(variant)
     watch = LogitWatch()
     try:
         predictor = load_sam2("micro", checkpoint=checkpoint, device="cpu")
+        if gauge != 1.0:
+            rescale_attention(predictor.sam_mask_decoder, gauge)
         corrections = accepted = 0
         fit_start, fit_best = [], []
         base = method_config(method)
-        config = (base if method == "sam2" else
-                  method_config(method, lr_first=base.lr_first * lr_scale, lr_later=base.lr_later * lr_scale))
-        for index in videos:
+        rates = {} if method == "sam2" else dict(lr_first=base.lr_first * lr_scale, lr_later=base.lr_later * lr_scale)
+        runs = [(index, seed) for seed in seeds for index in videos]
+        for index, seed in runs:
             run = run_simulated_user(predictor, make_procedural_video("hard", index), 1, method,
-                                     protocol=ProtocolConfig(), lit_config=config)
+                                     protocol=ProtocolConfig(), lit_config=method_config(method, seed=seed, **rates))
             corrections, accepted = corrections + run.corrections, accepted + run.accepted
             for curve in run.train_curves:
                 fit_start.append(curve["iou"][0])
@@ -159,7 +201,7 @@ def run_variant(variant: str, videos: list[int], lr_scale: float, checkpoint=Non
         margins = (f"{statistics.median(watch.confidence):>9.2f} {statistics.median(watch.moved):>9.2f} "
                    f"{statistics.mean(watch.fixed):>7.0%}" if watch.moved else f"{'-':>9} {'-':>9} {'-':>7}")
         size = f"{statistics.median(watch.size):>8.3f}" if watch.size else f"{'-':>8}"
-        print(f"{variant:>16} {corrections / len(videos):>11.2f} {accepted / len(videos):>9.2f} {fit:>15} "
+        print(f"{variant:>16} {corrections / len(runs):>11.2f} {accepted / len(runs):>9.2f} {fit:>15} "
               f"{len(fit_start):>7} {margins} {size}", flush=True)
     finally:
         adapters.lora_config, adapters.make_adapted_decoder = saved
@@ -259,21 +301,27 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS)
     ap.add_argument("--videos", nargs="+", type=int, default=list(range(20, 40)),
                     help="hard-split indices (default 20..39: validation videos, not the reported 0..19)")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0], help="LIT seeds; per-video numbers pool them")
     ap.add_argument("--lr-scale", type=float, default=1.0, help="multiplies both learning rates (diagnostic)")
     ap.add_argument("--checkpoint", default=None, help="a micro checkpoint other than the shipped one")
+    ap.add_argument("--gauge", type=float, default=1.0,
+                    help="rescale the decoder's attention blocks without changing its function (diagnostic)")
     ap.add_argument("--moved-from-init", action="store_true", help="print how far training moved the decoder's weights")
     ap.add_argument("--attention", action="store_true", help="print how sharp the decoder's attention is while tracking")
+    ap.add_argument("--norms", action="store_true", help="print the size of each attention block's projections")
     args = ap.parse_args()
     if args.moved_from_init:
         return moved_from_init(args.checkpoint)
+    if not (args.lr_scale > 0 and args.gauge > 0):
+        raise SystemExit("--lr-scale and --gauge must be > 0.")
     if args.attention:
         return print_attention(args.videos, args.checkpoint)
-    if not args.lr_scale > 0:
-        raise SystemExit("--lr-scale must be > 0.")
+    if args.norms:
+        return print_norms(args.checkpoint, args.gauge)
     print(f"{'variant':>16} {'corr/video':>11} {'acc/video':>9} {'fit (median)':>15} {'updates':>7} "
           f"{'|wrong|':>9} {'moved':>9} {'fixed':>7} {'|dW|/|W|':>8}")
     for variant in args.variants:
-        run_variant(variant, args.videos, args.lr_scale, args.checkpoint)
+        run_variant(variant, args.videos, args.lr_scale, args.checkpoint, args.gauge, tuple(args.seeds))
 
 
 if __name__ == "__main__":
