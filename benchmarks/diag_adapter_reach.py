@@ -162,12 +162,18 @@ def rescale_attention(decoder, gauge: float) -> int:
     return len(blocks)
 
 
+def load_micro(checkpoint=None, gauge: float = 1.0):
+    """The micro predictor (shipped, or `checkpoint`), its decoder's attention in `gauge` (1: as trained)."""
+    predictor = load_sam2("micro", checkpoint=checkpoint, device="cpu")
+    if gauge != 1.0:
+        rescale_attention(predictor.sam_mask_decoder, gauge)
+    return predictor
+
+
 def print_norms(checkpoint=None, gauge: float = 1.0) -> None:
     from sam2.modeling.sam.transformer import Attention
 
-    decoder = load_sam2("micro", checkpoint=checkpoint, device="cpu").sam_mask_decoder
-    if gauge != 1.0:
-        rescale_attention(decoder, gauge)
+    decoder = load_micro(checkpoint, gauge).sam_mask_decoder
     print(f"{'attention block (largest singular value)':>46} {'q':>6} {'k':>6} {'v':>6} {'out':>6}")
     for name, block in decoder.named_modules():
         if isinstance(block, Attention):
@@ -182,9 +188,7 @@ def run_variant(variant: str, videos: list[int], lr_scale: float, checkpoint=Non
     method = patch_variant(variant)
     watch = LogitWatch()
     try:
-        predictor = load_sam2("micro", checkpoint=checkpoint, device="cpu")
-        if gauge != 1.0:
-            rescale_attention(predictor.sam_mask_decoder, gauge)
+        predictor = load_micro(checkpoint, gauge)
         corrections = accepted = 0
         fit_start, fit_best = [], []
         base = method_config(method)
@@ -230,7 +234,7 @@ def moved_from_init(checkpoint=None) -> None:
 
     prefix = "sam_mask_decoder."
     init = {k[len(prefix):]: v for k, v in initial_weights().items() if k.startswith(prefix)}
-    trained = load_sam2("micro", checkpoint=checkpoint, device="cpu").sam_mask_decoder.state_dict()
+    trained = load_micro(checkpoint).sam_mask_decoder.state_dict()
     print(f"{'weights':>22} {'cos(init, trained)':>19} {'top sv: change / init':>22} {'top-4 share':>12}")
     for group, pattern in WEIGHT_GROUPS.items():
         names = [n for n in trained if re.fullmatch(pattern, n)]
@@ -285,7 +289,7 @@ def attention_sharpness(predictor, videos: list[int]) -> dict[str, list[float]]:
 
 
 def print_attention(videos: list[int], checkpoint=None) -> None:
-    predictor = load_sam2("micro", checkpoint=checkpoint, device="cpu")
+    predictor = load_micro(checkpoint)
     trained = attention_sharpness(predictor, videos)
     predictor.load_state_dict(initial_weights())
     untrained = attention_sharpness(predictor, videos)

@@ -24,10 +24,10 @@ def tracked_masks(predictor, video, obj_id):
     return [masks[obj_id] for _, masks in session.propagate()]
 
 
-def test_a_gauge_rescales_the_attention_weights_but_not_a_single_tracked_pixel():
+def test_a_gauge_rescales_the_attention_weights_but_not_a_single_tracked_pixel(micro):
     video = make_procedural_video("hard", 20, num_frames=12)
     obj_id = min(video.gt)
-    plain, gauged = load_sam2("micro", device="cpu"), load_sam2("micro", device="cpu")
+    gauged = load_sam2("micro", device="cpu")  # a copy of its own: the session's `micro` is shared
     before = {k: v.clone() for k, v in gauged.sam_mask_decoder.state_dict().items()}
     assert diag_adapter_reach.rescale_attention(gauged.sam_mask_decoder, 0.1) == 7  # micro's attention blocks
 
@@ -38,6 +38,6 @@ def test_a_gauge_rescales_the_attention_weights_but_not_a_single_tracked_pixel()
     torch.testing.assert_close(after[f"{name}.out_proj.weight"], before[f"{name}.out_proj.weight"] * 10)
     torch.testing.assert_close(after[f"{name}.out_proj.bias"], before[f"{name}.out_proj.bias"])  # untouched
 
-    masks, masks_gauged = tracked_masks(plain, video, obj_id), tracked_masks(gauged, video, obj_id)
+    masks, masks_gauged = tracked_masks(micro, video, obj_id), tracked_masks(gauged, video, obj_id)
     assert len(masks) == 12 and sum(int(m.sum()) for m in masks) > 0  # it tracked something
     assert all((a == b).all() for a, b in zip(masks, masks_gauged))
