@@ -105,7 +105,7 @@ def _add_demo(sub) -> None:
 
 
 def _add_train_micro(sub) -> None:
-    from .micro.train import MicroTrainConfig
+    from .micro.train import DECAY_EXEMPT, MicroTrainConfig
 
     p = sub.add_parser("train-micro", help="train the micro SAM2 from scratch on litdemo's procedural videos",
                        description="Trains the micro SAM2 (docs/micro.md) with sam2's own training code. Resumable: "
@@ -115,6 +115,11 @@ def _add_train_micro(sub) -> None:
     p.add_argument("--steps", type=int, default=MicroTrainConfig.steps, help="optimizer steps (default: the shipped model's)")
     p.add_argument("--batch-size", type=int, default=MicroTrainConfig.batch_size, help="videos per step")
     p.add_argument("--lr", type=float, default=MicroTrainConfig.lr, help="AdamW peak learning rate")
+    p.add_argument("--weight-decay", type=float, default=MicroTrainConfig.weight_decay,
+                   help="AdamW weight decay (default 0.01, the shipped run's; SAM2.1 trains with 0.1)")
+    p.add_argument("--decay-exempt", choices=sorted(DECAY_EXEMPT), default=MicroTrainConfig.decay_exempt,
+                   help="parameters without weight decay: none (the shipped run) or sam2.1 (biases and LayerNorms, "
+                        "as SAM2.1's training configs)")
     p.add_argument("--point-prompts", type=float, default=MicroTrainConfig.point_prompts,
                    help="share of clips prompted with clicks or a box instead of the mask")
     p.add_argument("--curriculum", type=float, default=MicroTrainConfig.curriculum,
@@ -142,6 +147,7 @@ def _train_micro(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)  # the procedural renderer's blurs and resizes
     cfg = MicroTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
+                           weight_decay=args.weight_decay, decay_exempt=args.decay_exempt,
                            point_prompts=args.point_prompts, curriculum=args.curriculum, seed=args.seed,
                            tail_steps=args.tail_steps, tail_num_frames=args.tail_frames)
     path = train_micro(args.out, cfg, device=args.device)

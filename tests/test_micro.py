@@ -225,6 +225,50 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
     trainer.train_micro(tmp_path, _tiny_run(steps=2), device="cpu", progress=False)
     with pytest.raises(ValueError, match="other settings"):
         trainer.train_micro(tmp_path, _tiny_run(steps=2, lr=1e-4), device="cpu", progress=False)
+    with pytest.raises(ValueError, match="other settings"):
+        trainer.train_micro(tmp_path, _tiny_run(steps=2, decay_exempt="sam2.1"), device="cpu", progress=False)
+
+
+def test_sam21_decay_recipe_leaves_biases_and_layernorms_undecayed():
+    from litdemo.micro import train as trainer
+
+    cfg = trainer.MicroTrainConfig(weight_decay=0.1, decay_exempt="sam2.1", lr=1e-3)
+    model = trainer.initial_model(cfg, torch.device("cpu"))
+    optimizer = trainer.build_optimizer(model, cfg)
+    layernorms = {f"{m}.{n}" for m, module in model.named_modules() if type(module) is torch.nn.LayerNorm
+                  for n, _ in module.named_parameters(recurse=False)}
+    named = dict(model.named_parameters())
+    exempt = {n for n, p in named.items() if any(p is q for q in optimizer.param_groups[1]["params"])}
+    assert exempt == {n for n in named if "bias" in n} | layernorms and len(layernorms) >= 20
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.1, 0.0]
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == len(named)  # every parameter, once
+    # AdamW's decay is decoupled: with zero gradients a step only shrinks the decayed weights, by lr * decay
+    before = {n: p.detach().clone() for n, p in named.items()}
+    for p in named.values():
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    q = "sam_mask_decoder.transformer.layers.0.self_attn.q_proj"
+    assert torch.allclose(named[f"{q}.weight"], before[f"{q}.weight"] * (1 - 1e-3 * 0.1))
+    assert torch.equal(named[f"{q}.bias"], before[f"{q}.bias"])
+    norm = sorted(layernorms)[0]
+    assert torch.equal(named[norm], before[norm])
+    # the shipped run's setting decays everything, in one group
+    assert [len(g["params"]) for g in trainer.build_optimizer(model, trainer.MicroTrainConfig()).param_groups] \
+        == [len(named)]
+
+
+def test_a_runs_logged_settings_read_back_with_later_settings_at_their_defaults():
+    from litdemo.micro.train import MicroTrainConfig, settings_of
+
+    old = dataclasses.asdict(MicroTrainConfig())
+    del old["decay_exempt"]   # a run from before the setting existed decayed every parameter
+    assert settings_of(old) == MicroTrainConfig()
+    with pytest.raises(ValueError, match="another version"):
+        settings_of({**old, "warp_drive": 1})
+    with pytest.raises(ValueError, match="decay_exempt"):
+        MicroTrainConfig(decay_exempt="sam2")
+    with pytest.raises(ValueError, match="weight_decay"):
+        MicroTrainConfig(weight_decay=-0.1)
 
 
 def test_a_finished_run_continues_with_a_tail_as_if_it_had_been_asked_for_from_the_start(tmp_path):
@@ -254,11 +298,12 @@ def test_the_training_command_line(tmp_path, capsys):
     # --threads 1: main() sets torch's thread count for the whole process, and the default (2) would slow the
     # tests after this one on a busy CI machine
     assert main(["train-micro", "--out", str(tmp_path), "--steps", "1", "--tail-steps", "1", "--batch-size", "1",
-                 "--threads", "1"]) == 0
+                 "--threads", "1", "--weight-decay", "0.1", "--decay-exempt", "sam2.1"]) == 0
     printed = capsys.readouterr().out
     assert file_sha256(tmp_path / "sam2.1_hiera_micro.pt") in printed
     log = json.loads((tmp_path / "train_log.json").read_text())
     assert len(log["loss"]) == 2 and log["config"]["tail_num_frames"] == 16  # the shipped run's tail: 16-frame clips
+    assert (log["config"]["weight_decay"], log["config"]["decay_exempt"]) == (0.1, "sam2.1")
 
 
 # --- LIT-LoRA on the held-out hard split -------------------------------------------------------------
@@ -305,12 +350,14 @@ def test_the_shipped_micro_is_the_file_its_training_log_names():
     """litdemo/micro/train_log.json is the shipped run's own log: the file must be the one that run wrote,
     and the command's defaults must be that run's settings (so `litdemo train-micro` reproduces it)."""
     from litdemo.cli import build_parser
-    from litdemo.micro.train import MicroTrainConfig
+    from litdemo.micro.train import MicroTrainConfig, settings_of
 
     log = json.loads((models.PACKAGE_DIR / "micro" / "train_log.json").read_text())
     assert log["sha256"] == MICRO_SHA256 == file_sha256(models.PACKAGE_DIR / models.model_spec("micro").filename)
     defaults = MicroTrainConfig()
-    assert log["config"] == dataclasses.asdict(defaults)
+    assert settings_of(log["config"]) == defaults
+    # the only settings its log does not name are the ones added after it, whose defaults are what it did
+    assert {k for k in dataclasses.asdict(defaults) if k not in log["config"]} == {"decay_exempt"}
     assert len(log["loss"]) == defaults.total_steps == 10_600
     args = build_parser().parse_args(["train-micro", "--out", "x"])
     assert log["threads"] == args.threads == 2

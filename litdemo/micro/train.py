@@ -36,6 +36,8 @@ SEEDS_PER_RUN = 10**7  # clip indices of one seed's run; seed s uses [s * 10**7,
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # SAM2's input normalisation (the video predictor uses the same)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 FINAL_LR_FRACTION = 0.1  # the cosine ends at lr * this, and the tail (tail_steps) stays there
+DECAY_EXEMPT = {"none": ([], []),  # MicroTrainConfig.decay_exempt: (parameter-name patterns, module classes)
+                "sam2.1": (["*bias*"], ["torch.nn.LayerNorm"])}
 
 
 @dataclass
@@ -45,7 +47,12 @@ class MicroTrainConfig:
     num_frames: int = 8          # frames per training clip, as SAM2's own video training
     lr: float = 5e-4             # AdamW peak learning rate, cosine-decayed to lr / 10 (litdemo's choice)
     warmup: int = 100            # linear warm-up steps
-    weight_decay: float = 0.01
+    weight_decay: float = 0.01  # AdamW's (litdemo's choice; SAM2.1's training configs use 0.1)
+    # The parameters weight decay leaves alone. "none": it decays every parameter (litdemo's choice, the shipped
+    # run's; a run from before this setting existed is such a run). "sam2.1": no decay on biases and on
+    # torch.nn.LayerNorm weights, as sam2/configs/sam2.1_training/ sets it; with weight_decay 0.1 that is
+    # SAM2.1's recipe, which sets the scale of the weights the paper's LoRA rates meet (docs/micro.md).
+    decay_exempt: str = "none"
     grad_clip: float = 1.0       # gradient norm clip (SAM2 clips at 0.1 when fine-tuning; from scratch we allow more)
     min_object_pixels: int = 24  # an object must show this much on the clip's first frame to be prompted
     # Share of the run over which clips ramp from easy-only to the full mix: from scratch, the
@@ -84,6 +91,10 @@ class MicroTrainConfig:
         if self.tail_steps < 0 or self.tail_num_frames < 0:
             raise ValueError(f"tail_steps and tail_num_frames must be >= 0 "
                              f"(got {self.tail_steps}, {self.tail_num_frames}).")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ValueError(f"weight_decay must be a number >= 0 (got {self.weight_decay}).")
+        if self.decay_exempt not in DECAY_EXEMPT:
+            raise ValueError(f"decay_exempt must be one of {sorted(DECAY_EXEMPT)} (got {self.decay_exempt!r}).")
         if not 0 <= self.seed < 100:
             raise ValueError(f"seed must be in 0..99 (got {self.seed}): each seed owns a range of clip indices.")
 
@@ -159,6 +170,28 @@ def build_loss():
         focal_gamma_obj_score=0.0, focal_alpha_obj_score=-1.0)
 
 
+def build_optimizer(model, cfg: MicroTrainConfig) -> torch.optim.AdamW:
+    return torch.optim.AdamW(parameter_groups(model, cfg), lr=cfg.lr)
+
+
+def parameter_groups(model, cfg: MicroTrainConfig) -> list[dict]:
+    """AdamW's parameter groups: one decayed by cfg.weight_decay, and the parameters cfg.decay_exempt names
+    without decay, picked by sam2's own pattern helpers (the ones its training configs go through)."""
+    from training.optimizer import (get_module_cls_to_param_names, unix_module_cls_pattern_to_parameter_names,
+                                    unix_param_pattern_to_parameter_names)
+
+    named = dict(model.named_parameters())
+    patterns, module_classes = DECAY_EXEMPT[cfg.decay_exempt]
+    if not patterns and not module_classes:
+        return [{"params": list(named.values()), "weight_decay": cfg.weight_decay}]
+    # sam2's helpers take None, not [], for "no names of this kind"
+    by_class = get_module_cls_to_param_names(model)
+    exempt = (unix_param_pattern_to_parameter_names(patterns or None, named)
+              | unix_module_cls_pattern_to_parameter_names(module_classes or None, by_class))
+    return [{"params": [p for n, p in named.items() if n not in exempt], "weight_decay": cfg.weight_decay},
+            {"params": [p for n, p in named.items() if n in exempt], "weight_decay": 0.0}]
+
+
 def learning_rate(step: int, cfg: MicroTrainConfig) -> float:
     if step >= cfg.steps:  # the tail
         return cfg.lr * FINAL_LR_FRACTION
@@ -183,7 +216,7 @@ def train_micro(out: str | Path, cfg: Optional[MicroTrainConfig] = None, device=
     model = initial_model(cfg, device).train()
     model.rng = np.random.default_rng(cfg.seed)  # SAM2Train's prompt sampler (fixed at 42 in sam2)
     loss_fn = build_loss()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = build_optimizer(model, cfg)
     log = {"config": asdict(cfg), "device": str(device), "torch": torch.__version__,
            "threads": torch.get_num_threads(), "loss": [], "seconds": 0.0}
     start = _resume(out, cfg, model, optimizer, log)
@@ -242,9 +275,8 @@ def _resume(out: Path, cfg: MicroTrainConfig, model, optimizer, log: dict) -> in
         return 0
     state = torch.load(path, map_location="cpu", weights_only=True)
     saved = json.loads(state["log"])
-    mine = asdict(cfg)
     tail = {"tail_steps": cfg.tail_steps, "tail_num_frames": cfg.tail_num_frames}
-    if {**saved["config"], **tail} != mine:  # only the tail may differ (see tail_steps)
+    if settings_of(saved["config"], **tail) != cfg:  # only the tail may differ (see tail_steps)
         raise ValueError(f"{path} was written with other settings ({saved['config']}); use another --out "
                          f"folder, or the same settings to resume.")
     if int(state["steps_done"]) > cfg.total_steps:
@@ -261,6 +293,16 @@ def _resume(out: Path, cfg: MicroTrainConfig, model, optimizer, log: dict) -> in
     model.rng.bit_generator.state = json.loads(state["sampler_rng"])
     log.update(loss=saved["loss"], seconds=saved["seconds"])
     return int(state["steps_done"])
+
+
+def settings_of(logged: dict, **changes) -> MicroTrainConfig:
+    """The settings a run's log records; a setting added after the run was written takes its default, which is
+    what such a run did (see decay_exempt)."""
+    try:
+        return MicroTrainConfig(**{**logged, **changes})
+    except TypeError as err:  # a setting this version does not know
+        raise ValueError(f"these settings come from another version of litdemo ({err}); train in another --out "
+                         f"folder, or resume with that version.") from err
 
 
 def _export(out: Path, model, log: dict) -> Path:
