@@ -51,7 +51,8 @@ class MicroTrainConfig:
     # The parameters weight decay leaves alone. "none": it decays every parameter (litdemo's choice, the shipped
     # run's; a run from before this setting existed is such a run). "sam2.1": no decay on biases and on
     # torch.nn.LayerNorm weights, as sam2/configs/sam2.1_training/ sets it; with weight_decay 0.1 that is
-    # SAM2.1's recipe, which sets the scale of the weights the paper's LoRA rates meet (docs/micro.md).
+    # SAM2.1's recipe. Tried from scratch: smaller decoder weights, a worse tracker, and no help for the paper's
+    # LoRA (docs/micro.md, "SAM2.1's weight-decay recipe"), so the shipped run keeps litdemo's.
     decay_exempt: str = "none"
     grad_clip: float = 1.0       # gradient norm clip (SAM2 clips at 0.1 when fine-tuning; from scratch we allow more)
     min_object_pixels: int = 24  # an object must show this much on the clip's first frame to be prompted
