@@ -257,12 +257,17 @@ def test_sam21_decay_recipe_leaves_biases_and_layernorms_undecayed():
         == [len(named)]
 
 
-def test_a_runs_logged_settings_read_back_with_later_settings_at_their_defaults():
+def test_a_runs_logged_settings_read_back_with_later_settings_as_that_run_had_them():
     from litdemo.micro.train import MicroTrainConfig, settings_of
 
     old = dataclasses.asdict(MicroTrainConfig())
     del old["decay_exempt"]   # a run from before the setting existed decayed every parameter
     assert settings_of(old) == MicroTrainConfig()
+    for name in ("tail_steps", "tail_num_frames"):  # and had no tail, not today's default of one
+        del old[name]
+    older = settings_of(old)
+    assert (older.tail_steps, older.tail_clip_frames) == (0, older.num_frames) == (0, 8)
+    assert settings_of(old, tail_steps=1600) == MicroTrainConfig(tail_num_frames=0)
     with pytest.raises(ValueError, match="another version"):
         settings_of({**old, "warp_drive": 1})
     with pytest.raises(ValueError, match="decay_exempt"):

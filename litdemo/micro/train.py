@@ -38,6 +38,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 FINAL_LR_FRACTION = 0.1  # the cosine ends at lr * this, and the tail (tail_steps) stays there
 DECAY_EXEMPT = {"none": ([], []),  # MicroTrainConfig.decay_exempt: (parameter-name patterns, module classes)
                 "sam2.1": (["*bias*"], ["torch.nn.LayerNorm"])}
+# What a run did before each of these settings existed: its log does not name them (see settings_of)
+BEFORE_THE_SETTING = {"tail_steps": 0, "tail_num_frames": 0, "decay_exempt": "none"}
 
 
 @dataclass
@@ -283,8 +285,7 @@ def _resume(out: Path, cfg: MicroTrainConfig, model, optimizer, log: dict) -> in
     if int(state["steps_done"]) > cfg.total_steps:
         raise ValueError(f"{path} has done {state['steps_done']} steps, more than the {cfg.total_steps} asked for; "
                          f"use another --out folder, or a longer --tail-steps.")
-    # a folder from before --tail-frames existed has no tail_num_frames: its tail (if any) used num_frames
-    tail_clips_before = saved["config"].get("tail_num_frames", 0) or cfg.num_frames
+    tail_clips_before = settings_of(saved["config"]).tail_clip_frames
     if int(state["steps_done"]) > cfg.steps and tail_clips_before != cfg.tail_clip_frames:
         raise ValueError(f"{path} is inside its tail, trained on {tail_clips_before}-frame clips; resume it with "
                          f"--tail-frames {tail_clips_before}, or give the other tail its own --out folder.")
@@ -297,10 +298,10 @@ def _resume(out: Path, cfg: MicroTrainConfig, model, optimizer, log: dict) -> in
 
 
 def settings_of(logged: dict, **changes) -> MicroTrainConfig:
-    """The settings a run's log records; a setting added after the run was written takes its default, which is
-    what such a run did (see decay_exempt)."""
+    """The settings a run's log records, with `changes`; a setting added after the run was written takes the
+    value that run had in effect (BEFORE_THE_SETTING), whatever today's default is."""
     try:
-        return MicroTrainConfig(**{**logged, **changes})
+        return MicroTrainConfig(**{**BEFORE_THE_SETTING, **logged, **changes})
     except TypeError as err:  # a setting this version does not know
         raise ValueError(f"these settings come from another version of litdemo ({err}); train in another --out "
                          f"folder, or resume with that version.") from err
