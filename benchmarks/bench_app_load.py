@@ -20,7 +20,9 @@ the page, so the check is on what the page shows, not on an exception.
 
 Bounded: at most --students clients (<= 64), every call has a timeout, and the whole run stops
 after --max-seconds. Prints p50/p95 seconds per action (queue wait included: what a student
-waits) and the settings used. Not a test: timings belong here, not in assertions.
+waits) and the settings used; `--timeline FILE.json` also writes when each student asked for each
+action and how long it took, which shows where in the run a queue built up. Not a test: timings
+belong here, not in assertions.
 """
 from __future__ import annotations
 
@@ -67,6 +69,7 @@ class Outcome:
     student: int
     script: Script
     seconds: dict = field(default_factory=dict)   # action -> seconds
+    started: dict = field(default_factory=dict)   # action -> when it was asked for (s since the phase began)
     errors: list = field(default_factory=list)
     export: dict | None = None                    # what was exported, comparable across runs
 
@@ -103,7 +106,8 @@ def wait_ready(url: str, server: subprocess.Popen, timeout_s: float = 180.0) -> 
 class Student:
     """One browser tab, driven through the app's API endpoints."""
 
-    def __init__(self, url: str, student: int, script: Script, call_timeout_s: float, think_s: float):
+    def __init__(self, url: str, student: int, script: Script, call_timeout_s: float, think_s: float,
+                 phase_start: float | None = None):
         from gradio_client import Client
 
         from litdemo.app.handlers import VIEW_KEYS
@@ -117,6 +121,7 @@ class Student:
         self.keys = VIEW_KEYS
         self.out = Outcome(student, script)
         self.timeout, self.think = call_timeout_s, think_s
+        self.phase_start = time.perf_counter() if phase_start is None else phase_start
 
     def call(self, action: str | None, api: str, *args) -> dict:
         tic = time.perf_counter()
@@ -124,6 +129,7 @@ class Student:
         result = job.result(timeout=self.timeout)
         if action is not None:
             self.out.seconds[action] = time.perf_counter() - tic
+            self.out.started[action] = tic - self.phase_start
         values = result if isinstance(result, (list, tuple)) else (result,)
         if self.think:
             time.sleep(self.think)
@@ -228,6 +234,9 @@ def main() -> None:
                          "cannot be told from it")
     ap.add_argument("--call-timeout-s", type=float, default=600.0)
     ap.add_argument("--max-seconds", type=float, default=1800.0, help="the whole concurrent phase stops after this")
+    ap.add_argument("--timeline", default=None, metavar="FILE.json",
+                    help="also write each student's actions (when asked for, how long) to this file: "
+                         "where in the run a queue built up")
     args = ap.parse_args()
     if not 1 <= args.students <= MAX_STUDENTS:
         raise SystemExit(f"--students must be between 1 and {MAX_STUDENTS}.")
@@ -253,7 +262,7 @@ def main() -> None:
         with cf.ThreadPoolExecutor(max_workers=args.students) as pool:
             def student(i: int) -> Outcome:
                 time.sleep(args.arrival_s * i / max(args.students - 1, 1))
-                return Student(url, i, SCRIPTS[i % len(SCRIPTS)], args.call_timeout_s, args.think_s).run()
+                return Student(url, i, SCRIPTS[i % len(SCRIPTS)], args.call_timeout_s, args.think_s, tic).run()
 
             futures = [pool.submit(student, i) for i in range(args.students)]
             try:
@@ -287,6 +296,17 @@ def main() -> None:
     if crosstalk:
         print(f"  students whose export differs: {crosstalk[:20]}")
     print(f"server log: {log}")
+    if args.timeline:
+        write_timeline(Path(args.timeline), outcomes)
+
+
+def write_timeline(path: Path, outcomes: list[Outcome]) -> None:
+    rows = [{"student": o.student, "script": [o.script.sample, o.script.correct_frame],
+             "actions": {a: {"asked_s": round(o.started[a], 3), "took_s": round(o.seconds[a], 3)}
+                         for a in ACTIONS if a in o.seconds},
+             "errors": o.errors} for o in sorted(outcomes, key=lambda o: o.student)]
+    path.write_text(json.dumps(rows, indent=1))
+    print(f"timeline: {path}")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from litdemo.app.state import AppSession, ModelCache, ModelChoice
 from litdemo.predictor import FEATURE_CACHE_KEY
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from bench_app_load import Script, Student  # noqa: E402 - the load test's student: one scripted tab
+from bench_app_load import ACTIONS, Script, Student  # noqa: E402 - the load test's student: one scripted tab
 
 CFG = AppConfig(default_model="micro", concurrency_limit=1)  # as the load test serves it
 MICRO = ModelChoice(name="micro", device="cpu", mode="lit-lora")
@@ -172,6 +172,9 @@ def alone():
     with running_app(CFG) as (_, url):
         student = Student(url, 0, SCRIPT, call_timeout_s=300, think_s=0).run()
     assert not student.errors and student.export is not None
+    # the load test's timeline: every action is stamped, in the script's order, each asked for after the last ended
+    stamps = [(student.started[a], student.seconds[a]) for a in ACTIONS]
+    assert all(later >= asked + took for (asked, took), (later, _) in zip(stamps, stamps[1:])), stamps
     return student
 
 
