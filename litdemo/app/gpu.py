@@ -21,8 +21,9 @@ from typing import Callable, Mapping, Optional, Union
 from . import gpu_transfer
 
 ZERO_GPU_ENV = "SPACES_ZERO_GPU"
-# Seconds of GPU a call may hold: ZeroGPU schedules by this (60 is the `spaces` default); a
-# propagation of a 200-frame video at 1024 px on an A100-class slice stays well inside it.
+# Seconds of GPU a call asks for: ZeroGPU schedules by this and checks it against the visitor's
+# quota (60 is the `spaces` default). Generous on purpose: a call that runs past it may be aborted,
+# and no GPU time has been measured in this project yet (docs/app.md, "What ZeroGPU costs a room").
 DEFAULT_DURATION_S = 60
 
 
