@@ -28,6 +28,10 @@ is the same number) and runs the variants on that decoder. SAM2 alone gives the 
 with Adam at a fixed learning rate does not: its update to q or v now counts 1/C times as much in the scores and
 outputs, its update to k C times. So whether the paper's rates "reach" a decoder depends on the scale its own
 training left in these layers, not on what the decoder computes.
+`--decoder-heads N` splits every attention block of the decoder into N heads instead of sam2's fixed 8 (the
+weights stay as they are; the function changes): micro's 64 channels make heads of 8 (4 in the cross-attention,
+which halves its width), where SAM2.1's 256 make heads of 32 (16). Only for a checkpoint trained with N heads
+(`diag_longer_tail.py --decoder-heads N`), whose file cannot say so itself.
 `--norms` prints the largest singular value of each attention block's q, k, v and output projections, in
 the gauge training left them (0.86-1.90 on the shipped micro, where the seed-0 initialisation has 0.91-1.34:
 within a block they stay of one size).
@@ -162,11 +166,28 @@ def rescale_attention(decoder, gauge: float) -> int:
     return len(blocks)
 
 
-def load_micro(checkpoint=None, gauge: float = 1.0):
-    """The micro predictor (shipped, or `checkpoint`), its decoder's attention in `gauge` (1: as trained)."""
+def set_decoder_heads(decoder, heads: int) -> int:
+    """Split each attention block of the mask decoder into `heads` heads (sam2 builds it with 8). The weights
+    are untouched; what the decoder computes changes. Returns the number of blocks changed."""
+    from sam2.modeling.sam.transformer import Attention
+
+    blocks = [m for m in decoder.modules() if isinstance(m, Attention)]
+    widths = sorted({block.internal_dim for block in blocks})
+    if heads < 1 or any(width % heads for width in widths):
+        raise SystemExit(f"--decoder-heads must divide every attention width of the decoder {widths}; got {heads}.")
+    for block in blocks:
+        block.num_heads = heads
+    return len(blocks)
+
+
+def load_micro(checkpoint=None, gauge: float = 1.0, heads: int | None = None):
+    """The micro predictor (shipped, or `checkpoint`), its decoder's attention in `gauge` (1: as trained),
+    split into `heads` heads (None: sam2's 8)."""
     predictor = load_sam2("micro", checkpoint=checkpoint, device="cpu")
     if gauge != 1.0:
         rescale_attention(predictor.sam_mask_decoder, gauge)
+    if heads is not None:
+        set_decoder_heads(predictor.sam_mask_decoder, heads)
     return predictor
 
 
@@ -183,12 +204,12 @@ def print_norms(checkpoint=None, gauge: float = 1.0) -> None:
 
 
 def run_variant(variant: str, videos: list[int], lr_scale: float, checkpoint=None, gauge: float = 1.0,
-                seeds: tuple[int, ...] = (0,)) -> None:
+                seeds: tuple[int, ...] = (0,), heads: int | None = None) -> None:
     saved = adapters.lora_config, adapters.make_adapted_decoder
     method = patch_variant(variant)
     watch = LogitWatch()
     try:
-        predictor = load_micro(checkpoint, gauge)
+        predictor = load_micro(checkpoint, gauge, heads)
         corrections = accepted = 0
         fit_start, fit_best = [], []
         base = method_config(method)
@@ -310,6 +331,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", default=None, help="a micro checkpoint other than the shipped one")
     ap.add_argument("--gauge", type=float, default=1.0,
                     help="rescale the decoder's attention blocks without changing its function (diagnostic)")
+    ap.add_argument("--decoder-heads", type=int, default=None,
+                    help="attention heads in the decoder (sam2: 8); for a checkpoint trained with that many")
     ap.add_argument("--moved-from-init", action="store_true", help="print how far training moved the decoder's weights")
     ap.add_argument("--attention", action="store_true", help="print how sharp the decoder's attention is while tracking")
     ap.add_argument("--norms", action="store_true", help="print the size of each attention block's projections")
@@ -325,7 +348,8 @@ def main() -> None:
     print(f"{'variant':>16} {'corr/video':>11} {'acc/video':>9} {'fit (median)':>15} {'updates':>7} "
           f"{'|wrong|':>9} {'moved':>9} {'fixed':>7} {'|dW|/|W|':>8}")
     for variant in args.variants:
-        run_variant(variant, args.videos, args.lr_scale, args.checkpoint, args.gauge, tuple(args.seeds))
+        run_variant(variant, args.videos, args.lr_scale, args.checkpoint, args.gauge, tuple(args.seeds),
+                    args.decoder_heads)
 
 
 if __name__ == "__main__":

@@ -41,3 +41,22 @@ def test_a_gauge_rescales_the_attention_weights_but_not_a_single_tracked_pixel(m
     masks, masks_gauged = tracked_masks(micro, video, obj_id), tracked_masks(gauged, video, obj_id)
     assert len(masks) == 12 and sum(int(m.sum()) for m in masks) > 0  # it tracked something
     assert all((a == b).all() for a, b in zip(masks, masks_gauged))
+
+
+def test_decoder_heads_split_the_attention_differently_and_keep_every_weight(micro):
+    """`--decoder-heads`, behind docs/micro.md's head-width diagnostic: the same weights, another function."""
+    video = make_procedural_video("hard", 20, num_frames=12)
+    obj_id = min(video.gt)
+    split = load_sam2("micro", device="cpu")
+    before = {k: v.clone() for k, v in split.sam_mask_decoder.state_dict().items()}
+    assert diag_adapter_reach.set_decoder_heads(split.sam_mask_decoder, 2) == 7
+    from sam2.modeling.sam.transformer import Attention
+    assert {m.num_heads for m in split.sam_mask_decoder.modules() if isinstance(m, Attention)} == {2}
+    after = split.sam_mask_decoder.state_dict()
+    assert all(torch.equal(after[k], before[k]) for k in before)
+
+    masks, masks_split = tracked_masks(micro, video, obj_id), tracked_masks(split, video, obj_id)
+    changed = sum(int((a != b).sum()) for a, b in zip(masks, masks_split))
+    assert changed > 0  # two heads of 32 channels attend differently from eight of 8
+    with pytest.raises(SystemExit, match="must divide"):
+        diag_adapter_reach.set_decoder_heads(split.sam_mask_decoder, 3)  # 64 and 32 channels
