@@ -151,13 +151,18 @@ class LogitWatch:
 
 
 @torch.no_grad()
+def attention_blocks(decoder) -> list:
+    """The decoder's sam2 Attention modules (7 in micro's: two blocks of three, and the final one)."""
+    from sam2.modeling.sam.transformer import Attention
+
+    return [m for m in decoder.modules() if isinstance(m, Attention)]
+
+
 def rescale_attention(decoder, gauge: float) -> int:
     """Rescale each attention block of `decoder` in place so that it computes the same function:
     q_proj and v_proj x gauge, k_proj / gauge, out_proj's weight / gauge (its bias stays).
     Returns the number of blocks rescaled."""
-    from sam2.modeling.sam.transformer import Attention
-
-    blocks = [m for m in decoder.modules() if isinstance(m, Attention)]
+    blocks = attention_blocks(decoder)
     for block in blocks:
         for layer, factor in ((block.q_proj, gauge), (block.v_proj, gauge), (block.k_proj, 1 / gauge)):
             layer.weight.mul_(factor)
@@ -169,9 +174,7 @@ def rescale_attention(decoder, gauge: float) -> int:
 def set_decoder_heads(decoder, heads: int) -> int:
     """Split each attention block of the mask decoder into `heads` heads (sam2 builds it with 8). The weights
     are untouched; what the decoder computes changes. Returns the number of blocks changed."""
-    from sam2.modeling.sam.transformer import Attention
-
-    blocks = [m for m in decoder.modules() if isinstance(m, Attention)]
+    blocks = attention_blocks(decoder)
     widths = sorted({block.internal_dim for block in blocks})
     if heads < 1 or any(width % heads for width in widths):
         raise SystemExit(f"--decoder-heads must divide every attention width of the decoder {widths}; got {heads}.")

@@ -11,7 +11,7 @@ so this is a cheap hint (minutes, not a two-hour run from scratch), never a mode
 plusN.pt every `--save-every` steps; measure them with `bench_micro.py --checkpoint ... --validation-jf`
 and `litdemo bench ... --checkpoint ... --sequences hard-20 ... hard-59` (docs/micro.md, "A longer tail").
 `--decoder-heads N` first splits the decoder's attention into N heads instead of sam2's 8 (weights kept, the
-function changed: docs/micro.md, "SAM2.1's head width") and trains on from there; N is written to the folder's
+function changed: docs/micro.md, "SAM2.1's head width, measured") and trains on from there; N is written to the folder's
 settings.json, since the weights' file cannot carry it, and must be given again to measure them
 (`diag_adapter_reach.py --decoder-heads N`).
 Deterministic for the same torch version and thread count (one thread by default).
