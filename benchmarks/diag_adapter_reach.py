@@ -150,7 +150,6 @@ class LogitWatch:
         self.fixed.append((after.binary() == truth)[wrong].float().mean().item())
 
 
-@torch.no_grad()
 def attention_blocks(decoder) -> list:
     """The decoder's sam2 Attention modules (7 in micro's: two blocks of three, and the final one)."""
     from sam2.modeling.sam.transformer import Attention
@@ -158,6 +157,7 @@ def attention_blocks(decoder) -> list:
     return [m for m in decoder.modules() if isinstance(m, Attention)]
 
 
+@torch.no_grad()
 def rescale_attention(decoder, gauge: float) -> int:
     """Rescale each attention block of `decoder` in place so that it computes the same function:
     q_proj and v_proj x gauge, k_proj / gauge, out_proj's weight / gauge (its bias stays).
