@@ -27,7 +27,9 @@ def demo_note() -> str:
 
     return (f"NOTE: model = {MICRO_LABEL}. It is SAM2.1's architecture shrunk to 1.8 M parameters and knows "
             f"litdemo's synthetic shapes only, so these numbers show LIT-LoRA (the paper's method) against plain "
-            f"SAM2 on that model; lit-ft is the paper's ablation (the whole decoder copy learns). They say nothing "
+            f"SAM2 on that model; lit-ft is the paper's ablation (the whole decoder copy learns). Expect LIT-LoRA "
+            f"to save little here: the paper's learning rates barely move micro's 64-wide decoder (measured, with "
+            f"the reasons: docs/micro.md, \"Does LIT-LoRA help?\"). They say nothing "
             f"about SAM2.1 on real video: for that run `litdemo demo --pretrained` or `litdemo bench` with real "
             f"weights and data (docs/benchmark.md).")
 

@@ -2,6 +2,7 @@
 parallel backends equal to a serial run, the CLI, and clear errors on bad data."""
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,6 +168,10 @@ def test_cli_demo_runs_the_micro_model_on_held_out_hard_videos_and_says_so(tmp_p
     assert rc == 0
     assert shown.count("micro: trained on litdemo's synthetic videos, not SAM2.1") >= 3  # before, table note, after
     assert "lit-ft is the paper's ablation" in shown and "UNTRAINED" not in shown
+    # a student who sees lit-lora ~ sam2 is pointed at the measured reasons, in a section that exists
+    assert 'docs/micro.md, "Does LIT-LoRA help?"' in shown
+    card = (Path(__file__).parents[1] / "docs" / "micro.md").read_text()
+    assert "\n### Does LIT-LoRA help?" in card
     assert "[micro: synthetic-trained, not SAM2.1]" in shown
     for method in ("sam2", "lit-lora", "lit-ft"):
         assert f"| {method} |" in shown
