@@ -32,6 +32,8 @@ training left in these layers, not on what the decoder computes.
 weights stay as they are; the function changes): micro's 64 channels make heads of 8 (4 in the cross-attention,
 which halves its width), where SAM2.1's 256 make heads of 32 (16). Only for a checkpoint trained with N heads
 (`diag_longer_tail.py --decoder-heads N`), whose file cannot say so itself.
+`--width W` loads a `--checkpoint` that `litdemo train-micro --width W` wrote (neck, memory attention and decoder
+W wide; 256 is SAM2.1's width and heads of 32, a diagnostic model over the micro issue's 3 M parameters).
 `--norms` prints the largest singular value of each attention block's q, k, v and output projections, in
 the gauge training left them (0.86-1.90 on the shipped micro, where the seed-0 initialisation has 0.91-1.34:
 within a block they stay of one size).
@@ -54,7 +56,8 @@ import litdemo.learner as learner_module
 from litdemo.decoder import run_decoder
 from litdemo.datasets.procedural import make_procedural_video
 from litdemo.methods import method_config
-from litdemo.models import load_sam2
+from litdemo.micro.train import SHIPPED_WIDTH, width_overrides
+from litdemo.models import build_architecture, load_checkpoint, load_sam2
 from litdemo.simulated_user import ProtocolConfig, run_simulated_user
 
 # Where a LoRA goes (peft target regex over the decoder's module names).
@@ -183,10 +186,17 @@ def set_decoder_heads(decoder, heads: int) -> int:
     return len(blocks)
 
 
-def load_micro(checkpoint=None, gauge: float = 1.0, heads: int | None = None):
+def load_micro(checkpoint=None, gauge: float = 1.0, heads: int | None = None, width: int = SHIPPED_WIDTH):
     """The micro predictor (shipped, or `checkpoint`), its decoder's attention in `gauge` (1: as trained),
-    split into `heads` heads (None: sam2's 8)."""
-    predictor = load_sam2("micro", checkpoint=checkpoint, device="cpu")
+    split into `heads` heads (None: sam2's 8); `width` for a checkpoint `train-micro --width` made."""
+    if width == SHIPPED_WIDTH:
+        predictor = load_sam2("micro", checkpoint=checkpoint, device="cpu")
+    else:  # load_sam2 builds the shipped yaml's width; a wider file needs its architecture built first
+        if checkpoint is None:
+            raise SystemExit("--width needs the --checkpoint that `litdemo train-micro --width` wrote.")
+        predictor = build_architecture("micro", image_size=128, extra_overrides=width_overrides(width))
+        load_checkpoint(predictor, checkpoint)
+        predictor.eval()
     if gauge != 1.0:
         rescale_attention(predictor.sam_mask_decoder, gauge)
     if heads is not None:
@@ -194,10 +204,10 @@ def load_micro(checkpoint=None, gauge: float = 1.0, heads: int | None = None):
     return predictor
 
 
-def print_norms(checkpoint=None, gauge: float = 1.0) -> None:
+def print_norms(checkpoint=None, gauge: float = 1.0, width: int = SHIPPED_WIDTH) -> None:
     from sam2.modeling.sam.transformer import Attention
 
-    decoder = load_micro(checkpoint, gauge).sam_mask_decoder
+    decoder = load_micro(checkpoint, gauge, width=width).sam_mask_decoder
     print(f"{'attention block (largest singular value)':>46} {'q':>6} {'k':>6} {'v':>6} {'out':>6}")
     for name, block in decoder.named_modules():
         if isinstance(block, Attention):
@@ -207,12 +217,12 @@ def print_norms(checkpoint=None, gauge: float = 1.0) -> None:
 
 
 def run_variant(variant: str, videos: list[int], lr_scale: float, checkpoint=None, gauge: float = 1.0,
-                seeds: tuple[int, ...] = (0,), heads: int | None = None) -> None:
+                seeds: tuple[int, ...] = (0,), heads: int | None = None, width: int = SHIPPED_WIDTH) -> None:
     saved = adapters.lora_config, adapters.make_adapted_decoder
     method = patch_variant(variant)
     watch = LogitWatch()
     try:
-        predictor = load_micro(checkpoint, gauge, heads)
+        predictor = load_micro(checkpoint, gauge, heads, width)
         corrections = accepted = 0
         fit_start, fit_best = [], []
         base = method_config(method)
@@ -336,10 +346,15 @@ def main() -> None:
                     help="rescale the decoder's attention blocks without changing its function (diagnostic)")
     ap.add_argument("--decoder-heads", type=int, default=None,
                     help="attention heads in the decoder (sam2: 8); for a checkpoint trained with that many")
+    ap.add_argument("--width", type=int, default=SHIPPED_WIDTH,
+                    help="for a --checkpoint `litdemo train-micro --width W` wrote (default 64, the shipped width)")
     ap.add_argument("--moved-from-init", action="store_true", help="print how far training moved the decoder's weights")
     ap.add_argument("--attention", action="store_true", help="print how sharp the decoder's attention is while tracking")
     ap.add_argument("--norms", action="store_true", help="print the size of each attention block's projections")
     args = ap.parse_args()
+    if args.width != SHIPPED_WIDTH and (args.moved_from_init or args.attention):
+        raise SystemExit("--width works with the variants and --norms; --moved-from-init and --attention compare "
+                         "with the shipped width's initialisation only.")
     if args.moved_from_init:
         return moved_from_init(args.checkpoint)
     if not (args.lr_scale > 0 and args.gauge > 0):
@@ -347,12 +362,12 @@ def main() -> None:
     if args.attention:
         return print_attention(args.videos, args.checkpoint)
     if args.norms:
-        return print_norms(args.checkpoint, args.gauge)
+        return print_norms(args.checkpoint, args.gauge, args.width)
     print(f"{'variant':>16} {'corr/video':>11} {'acc/video':>9} {'fit (median)':>15} {'updates':>7} "
           f"{'|wrong|':>9} {'moved':>9} {'fixed':>7} {'|dW|/|W|':>8}")
     for variant in args.variants:
         run_variant(variant, args.videos, args.lr_scale, args.checkpoint, args.gauge, tuple(args.seeds),
-                    args.decoder_heads)
+                    args.decoder_heads, args.width)
 
 
 if __name__ == "__main__":

@@ -131,6 +131,9 @@ def _add_train_micro(sub) -> None:
                    help="steps at lr/10 after the cosine (default 1600, the shipped run); a finished run's folder continues with them")
     p.add_argument("--tail-frames", type=int, default=MicroTrainConfig.tail_num_frames,
                    help="frames per clip in the tail (default 16, the shipped run; 0: as the rest of the run)")
+    p.add_argument("--width", type=int, default=MicroTrainConfig.width,
+                   help="width of the neck, memory attention and mask decoder (default 64, the shipped model's; "
+                        "256 is SAM2.1's, a diagnostic over the micro issue's 3 M parameters)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the initialisation (default 0)")
     p.add_argument("--device", help="cpu, cuda, mps (default: the best available)")
     p.add_argument("--threads", type=int, default=2,
@@ -151,7 +154,7 @@ def _train_micro(args: argparse.Namespace) -> int:
     cfg = MicroTrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, warmup=args.warmup,
                            weight_decay=args.weight_decay, decay_exempt=args.decay_exempt,
                            point_prompts=args.point_prompts, curriculum=args.curriculum, seed=args.seed,
-                           tail_steps=args.tail_steps, tail_num_frames=args.tail_frames)
+                           tail_steps=args.tail_steps, tail_num_frames=args.tail_frames, width=args.width)
     path = train_micro(args.out, cfg, device=args.device)
     import json
 

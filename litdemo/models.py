@@ -18,7 +18,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import torch
 from hydra import compose
@@ -123,12 +123,13 @@ def pick_device(device: Optional[Union[str, torch.device]] = None) -> torch.devi
 
 
 def build_architecture(name: str, image_size: int = 1024, device: Union[str, torch.device] = "cpu",
-                       apply_postprocessing: bool = True) -> LitVideoPredictor:
+                       apply_postprocessing: bool = True, extra_overrides: Sequence[str] = ()) -> LitVideoPredictor:
     """The SAM2.1 video model with random weights, configured as sam2's own video predictor.
 
     The overrides are the post-processing sam2's `build_sam2_video_predictor` applies by
     default (`apply_postprocessing=False` leaves them out, as the LIT author's evaluation does);
     hole filling is only asked for on CUDA because its extension does not exist on CPU.
+    `extra_overrides` change the architecture itself (a diagnostic's wider micro, micro/train.py).
     """
     if image_size % 64 != 0 or image_size < 128:
         raise ValueError(f"image_size must be a multiple of 64 and >= 128 (got {image_size}); 1024 is SAM2's own.")
@@ -146,7 +147,7 @@ def build_architecture(name: str, image_size: int = 1024, device: Union[str, tor
             "++model.binarize_mask_from_pts_for_mem_enc=true",
             f"++model.fill_hole_area={8 if device.type == 'cuda' else 0}",
         ]
-    cfg = model_config(spec, overrides)
+    cfg = model_config(spec, overrides + list(extra_overrides))
     model: LitVideoPredictor = instantiate(cfg.model, _recursive_=True)
     model.model_name = name
     model.model_label = spec.display_name

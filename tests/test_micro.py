@@ -229,6 +229,36 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
         trainer.train_micro(tmp_path, _tiny_run(steps=2, decay_exempt="sam2.1"), device="cpu", progress=False)
 
 
+def test_a_wider_run_builds_sam2s_modules_at_that_width_and_only_its_own_loader_reads_it(tmp_path):
+    """`train-micro --width` (docs/micro.md, "SAM2.1's width"): the decoder really is that wide, with sam2's 8 heads,
+    the memory stays 64 wide, and the shipped loader refuses the file instead of loading it half."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import diag_adapter_reach
+    from litdemo.micro import train as trainer
+
+    assert trainer.width_overrides(64) == []
+    for bad in (32, 96):
+        with pytest.raises(ValueError, match="multiple of 64"):
+            trainer.MicroTrainConfig(width=bad)
+    wide = trainer.build_training_model(torch.device("cpu"), 0.0, 256)
+    attn = wide.sam_mask_decoder.transformer.layers[0].self_attn
+    assert (attn.embedding_dim, attn.num_heads, attn.internal_dim // attn.num_heads) == (256, 8, 32)  # SAM2.1's
+    assert wide.memory_attention.d_model == 256 and wide.mem_dim == 64
+    assert 7.0e6 < sum(p.numel() for p in wide.parameters()) < 8.0e6   # over the micro issue's 3 M: diagnostic only
+
+    path = trainer.train_micro(tmp_path, _tiny_run(steps=2, width=128), device="cpu", progress=False)
+    assert '"width": 128' in (tmp_path / "train_log.json").read_text()
+    with pytest.raises(WeightsUnavailableError, match="does not match"):
+        load_sam2("micro", checkpoint=path, device="cpu")
+    predictor = diag_adapter_reach.load_micro(path, width=128)
+    assert predictor.sam_mask_decoder.transformer.layers[0].self_attn.embedding_dim == 128
+    saved = torch.load(path, weights_only=True)["model"]
+    assert all(torch.equal(v, saved[k]) for k, v in predictor.state_dict().items())   # every tensor from the file
+
+
 def test_sam21_decay_recipe_leaves_biases_and_layernorms_undecayed():
     from litdemo.micro import train as trainer
 

@@ -39,7 +39,8 @@ FINAL_LR_FRACTION = 0.1  # the cosine ends at lr * this, and the tail (tail_step
 DECAY_EXEMPT = {"none": ([], []),  # MicroTrainConfig.decay_exempt: (parameter-name patterns, module classes)
                 "sam2.1": (["*bias*"], ["torch.nn.LayerNorm"])}
 # What a run did before each of these settings existed: its log does not name them (see settings_of)
-BEFORE_THE_SETTING = {"tail_steps": 0, "tail_num_frames": 0, "decay_exempt": "none"}
+BEFORE_THE_SETTING = {"tail_steps": 0, "tail_num_frames": 0, "decay_exempt": "none", "width": 64}
+SHIPPED_WIDTH = 64  # the width the shipped yaml sets (neck, memory attention, memory encoder, mask decoder)
 
 
 @dataclass
@@ -76,6 +77,11 @@ class MicroTrainConfig:
     # from the prompt frame (docs/micro.md), and 8-frame clips never show the model its own errors piling up
     # for long; a tail of longer clips does. litdemo's choice, made on validation videos (docs/micro.md).
     tail_num_frames: int = 16
+    # Width of the neck, memory attention, memory encoder input and (through the neck) the mask decoder: 64, the
+    # shipped yaml's. A diagnostic only: at 256 (SAM2.1's width, heads of 32 as in SAM2.1) the model has 8.1 M
+    # parameters, over the 3 M the micro issue allows, so it cannot ship; it tests whether the paper's LoRA step
+    # reaches a decoder of SAM2.1's width that micro's data and budget trained (docs/micro.md, "SAM2.1's width").
+    width: int = SHIPPED_WIDTH
 
     @property
     def total_steps(self) -> int:
@@ -98,6 +104,9 @@ class MicroTrainConfig:
             raise ValueError(f"weight_decay must be a number >= 0 (got {self.weight_decay}).")
         if self.decay_exempt not in DECAY_EXEMPT:
             raise ValueError(f"decay_exempt must be one of {sorted(DECAY_EXEMPT)} (got {self.decay_exempt!r}).")
+        if self.width < 64 or self.width % 64:
+            raise ValueError(f"width must be a multiple of 64 (got {self.width}): sam2 cuts each object pointer "
+                             f"into pieces as wide as the 64-wide memory features.")
         if not 0 <= self.seed < 100:
             raise ValueError(f"seed must be in 0..99 (got {self.seed}): each seed owns a range of clip indices.")
 
@@ -135,7 +144,23 @@ def training_batch(step: int, cfg: MicroTrainConfig):
 
 # --- model and loss: sam2's own training code --------------------------------------------------
 
-def build_training_model(device: torch.device, point_prompts: float = 0.5):
+def width_overrides(width: int) -> list[str]:
+    """Hydra overrides that build micro `width` wide instead of the yaml's 64 (none at 64). SAM2Base gives the mask
+    decoder the neck's width; the memory features stay 64 wide (as in SAM2.1) and the memory attention's
+    feed-forward keeps the yaml's 4x."""
+    if width == SHIPPED_WIDTH:
+        return []
+    m = "++model."
+    return [f"{m}image_encoder.neck.d_model={width}", f"{m}image_encoder.neck.position_encoding.num_pos_feats={width}",
+            f"{m}memory_attention.d_model={width}", f"{m}memory_attention.layer.d_model={width}",
+            f"{m}memory_attention.layer.dim_feedforward={4 * width}",
+            f"{m}memory_attention.layer.self_attention.embedding_dim={width}",
+            f"{m}memory_attention.layer.cross_attention.embedding_dim={width}",
+            f"{m}memory_encoder.in_dim={width}", f"{m}memory_encoder.mask_downsampler.embed_dim={width}",
+            f"{m}memory_encoder.fuser.layer.dim={width}"]
+
+
+def build_training_model(device: torch.device, point_prompts: float = 0.5, width: int = SHIPPED_WIDTH):
     """The micro architecture as sam2's SAM2Train, with prompts and corrections sampled as in
     SAM2.1's video training (points or a box or the mask on 1-2 frames, up to 3 correction clicks)."""
     from hydra.utils import instantiate
@@ -153,14 +178,14 @@ def build_training_model(device: torch.device, point_prompts: float = 0.5):
         # 3, not SAM2.1's 7: litdemo's simulated user clicks at most 3 times, and each click costs a decoder pass
         "++model.num_correction_pt_per_frame=3",
     ]
-    cfg = model_config(model_spec("micro"), overrides)
+    cfg = model_config(model_spec("micro"), overrides + width_overrides(width))
     return instantiate(cfg.model, _recursive_=True).to(device)
 
 
 def initial_model(cfg: MicroTrainConfig, device: torch.device):
     """The model a run of `cfg` starts from: its initialisation depends on the seed only."""
     torch.manual_seed(cfg.seed)
-    return build_training_model(device, cfg.point_prompts)
+    return build_training_model(device, cfg.point_prompts, cfg.width)
 
 
 def build_loss():
