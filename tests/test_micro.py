@@ -392,7 +392,7 @@ def test_the_shipped_micro_is_the_file_its_training_log_names():
     defaults = MicroTrainConfig()
     assert settings_of(log["config"]) == defaults
     # the only settings its log does not name are the ones added after it, whose defaults are what it did
-    assert {k for k in dataclasses.asdict(defaults) if k not in log["config"]} == {"decay_exempt"}
+    assert {k for k in dataclasses.asdict(defaults) if k not in log["config"]} == {"decay_exempt", "width"}
     assert len(log["loss"]) == defaults.total_steps == 10_600
     args = build_parser().parse_args(["train-micro", "--out", "x"])
     assert log["threads"] == args.threads == 2
