@@ -78,7 +78,7 @@ class MicroTrainConfig:
     # for long; a tail of longer clips does. litdemo's choice, made on validation videos (docs/micro.md).
     tail_num_frames: int = 16
     # Width of the neck, memory attention, memory encoder input and (through the neck) the mask decoder: 64, the
-    # shipped yaml's. A diagnostic only: at 256 (SAM2.1's width, heads of 32 as in SAM2.1) the model has 8.1 M
+    # shipped yaml's. A diagnostic only: at 256 (SAM2.1's width, heads of 32 as in SAM2.1) the model has 7.5 M
     # parameters, over the 3 M the micro issue allows, so it cannot ship; it tests whether the paper's LoRA step
     # reaches a decoder of SAM2.1's width that micro's data and budget trained (docs/micro.md, "SAM2.1's width").
     width: int = SHIPPED_WIDTH
