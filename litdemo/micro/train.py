@@ -38,9 +38,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 FINAL_LR_FRACTION = 0.1  # the cosine ends at lr * this, and the tail (tail_steps) stays there
 DECAY_EXEMPT = {"none": ([], []),  # MicroTrainConfig.decay_exempt: (parameter-name patterns, module classes)
                 "sam2.1": (["*bias*"], ["torch.nn.LayerNorm"])}
-# What a run did before each of these settings existed: its log does not name them (see settings_of)
-BEFORE_THE_SETTING = {"tail_steps": 0, "tail_num_frames": 0, "decay_exempt": "none", "width": 64}
 SHIPPED_WIDTH = 64  # the width the shipped yaml sets (neck, memory attention, memory encoder, mask decoder)
+# What a run did before each of these settings existed: its log does not name them (see settings_of)
+BEFORE_THE_SETTING = {"tail_steps": 0, "tail_num_frames": 0, "decay_exempt": "none", "width": SHIPPED_WIDTH}
 
 
 @dataclass
